@@ -1,0 +1,1 @@
+"""Accuracy pipeline: evaluation backends (run or ingest) and the pass rule."""

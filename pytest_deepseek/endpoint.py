@@ -1,0 +1,107 @@
+"""The endpoint under test: start the simulator for `sim://` URLs, check reachability once, pick the model.
+
+Everything here happens once per session, in the controlling process, so that an unreachable
+endpoint or an unknown model is one clear error at session start rather than a failure per test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+class EndpointSetupError(Exception):
+    """The endpoint cannot be used; the message says why and what is available."""
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """A checked endpoint, shareable with xdist workers as plain JSON."""
+
+    url: str  # as the user gave it (sim://... or http://...)
+    base_url: str  # http://host:port/v1
+    model: str
+    models: tuple[str, ...]
+    simulated: bool
+    truth_path: str | None = None  # the simulator's ground-truth log
+    has_tokenize: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for `workerinput`."""
+        data = asdict(self)
+        data["models"] = list(self.models)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "EndpointInfo":
+        """Inverse of `to_json`."""
+        return cls(**{**data, "models": tuple(data["models"])})
+
+    @property
+    def lock_name(self) -> str:
+        """A file name for the lock that keeps perf runs on this endpoint from overlapping."""
+        return "perf-" + hashlib.sha1(self.base_url.encode()).hexdigest()[:12] + ".lock"
+
+
+def normalise_base_url(url: str) -> str:
+    """`http://h:8000` or `http://h:8000/v1/` → `http://h:8000/v1`."""
+    url = url.rstrip("/")
+    if url.endswith("/v1/completions") or url.endswith("/v1/chat/completions"):
+        url = url[: url.index("/v1/") + 3]
+    if not url.endswith("/v1"):
+        url = url + "/v1"
+    return url
+
+
+def probe_endpoint(url: str, *, model: str | None, api_key: str | None, simulated: bool = False,
+                   truth_path: str | None = None, timeout_s: float = 10.0) -> EndpointInfo:
+    """List the endpoint's models and check that `model` (or a default) is served."""
+    from .serving.endpoint_api import EndpointError, list_models, tokenize
+
+    base_url = normalise_base_url(url) if not url.startswith("sim://") else url
+    try:
+        models = list_models(base_url, api_key, timeout_s)
+    except EndpointError as exc:
+        raise EndpointSetupError(f"endpoint {base_url} is not usable: {exc}") from exc
+    if not models:
+        raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models")
+    if model is None:
+        model = models[0]
+    elif model not in models:
+        raise EndpointSetupError(
+            f"model {model!r} is not served by {base_url}; available models: {', '.join(models)} "
+            "(choose with --model or the profile's model:)"
+        )
+    has_tokenize = False
+    try:
+        has_tokenize = tokenize(base_url, model, "hello", api_key) is not None
+    except EndpointError:
+        has_tokenize = False
+    return EndpointInfo(url=url, base_url=base_url, model=model, models=tuple(models), simulated=simulated,
+                        truth_path=truth_path, has_tokenize=has_tokenize)
+
+
+class SimHandle:
+    """A simulator subprocess started for the session, stopped at the end."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        from .sim.launcher import start_sim
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.truth_path = folder / "sim-truth.jsonl"
+        self.log_path = folder / "sim.log"
+        try:
+            self.running = start_sim(url, truth_path=self.truth_path, log_path=self.log_path)
+        except Exception as exc:
+            raise EndpointSetupError(f"cannot start the simulated engine {url}: {exc}") from exc
+
+    @property
+    def base_url(self) -> str:
+        """Its http base URL."""
+        return str(self.running.base_url)
+
+    def stop(self) -> None:
+        """Stop the subprocess (flushes its truth log)."""
+        self.running.stop()

@@ -1,0 +1,149 @@
+"""The results folder of a run, written as results arrive so a killed run keeps what it measured.
+
+Layout of `DIR/<run-id>/`:
+- `records.jsonl`: one line per request (serving), appended and flushed as requests finish;
+- `summary.json`: run header and one entry per finished test, rewritten atomically after each test;
+- `test_result.csv`: one row per serving scenario, appended as scenarios finish;
+- `logs/<test-id>.log`: a per-scenario log with the `Output Throughput: <x> token/s` line;
+- `DIR/latest`: a text file naming the last run id.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+CSV_COLUMNS = (
+    "profile",
+    "scenario",
+    "simulated",
+    "api",
+    "dataset",
+    "mode",
+    "concurrency",
+    "request_rate",
+    "num_prompts",
+    "input_len",
+    "output_len",
+    "completed",
+    "failed",
+    "input_throughput_per_node",
+    "output_throughput_per_node",
+    "output_throughput",
+    "output_throughput_run_window",
+    "request_throughput",
+    "ttft_ms_p50",
+    "ttft_ms_p99",
+    "tpot_ms_p50",
+    "tpot_ms_p99",
+    "e2e_ms_p99",
+    "verdict",
+    "nodeid",
+)
+
+
+def new_run_id(now: _dt.datetime | None = None) -> str:
+    """A sortable, unique run id: `20260403-101500-ab12cd`."""
+    now = now or _dt.datetime.now()
+    return f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of a test id."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:150] or "test"
+
+
+class RunFolder:
+    """Paths of one run's results, and the append-only writers every process may use."""
+
+    def __init__(self, root: Path, run_id: str) -> None:
+        self.root = root
+        self.run_id = run_id
+        self.path = root / run_id
+        self._lock = threading.Lock()
+
+    def create(self) -> None:
+        """Create the folder and point `latest` at it (controller only)."""
+        (self.path / "logs").mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".latest.{os.getpid()}"
+        tmp.write_text(self.run_id + "\n", encoding="utf-8")
+        os.replace(tmp, self.root / "latest")
+
+    @property
+    def records_path(self) -> Path:
+        """Where request records go."""
+        return self.path / "records.jsonl"
+
+    @property
+    def summary_path(self) -> Path:
+        """Where the summary goes."""
+        return self.path / "summary.json"
+
+    @property
+    def csv_path(self) -> Path:
+        """Where the per-scenario table goes."""
+        return self.path / "test_result.csv"
+
+    def log_path(self, test_id: str) -> Path:
+        """The per-test log file."""
+        return self.path / "logs" / f"{safe_name(test_id)}.log"
+
+    def append_lines(self, path: Path, lines: Sequence[str]) -> None:
+        """Append whole lines in one write (O_APPEND keeps concurrent writers' lines whole)."""
+        if not lines:
+            return
+        data = "".join(line if line.endswith("\n") else line + "\n" for line in lines).encode("utf-8")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+
+    def append_csv_row(self, row: Mapping[str, Any]) -> None:
+        """Append one row to `test_result.csv`, writing the header first if the file is new."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        if not self.csv_path.exists():
+            writer.writeheader()
+        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in CSV_COLUMNS})
+        self.append_lines(self.csv_path, buffer.getvalue().splitlines())
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        """Rewrite `summary.json` atomically."""
+        tmp = self.path / f".summary.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        os.replace(tmp, self.summary_path)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_line(data: Mapping[str, Any]) -> str:
+    """One compact JSON line (NaN and inf written as null)."""
+    return json.dumps(_finite(data), separators=(",", ":"), default=_json_default)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

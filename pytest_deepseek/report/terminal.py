@@ -1,0 +1,162 @@
+"""The end-of-run tables: one per kind (serving, training, accuracy), then why failing rows failed."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from .collect import ResultCollector
+
+VERDICT_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _stat(metrics: dict[str, Any], name: str, key: str) -> str:
+    return _num((metrics.get(name) or {}).get(key), 1)
+
+
+def _verdict_cell(result: dict[str, Any]) -> str:
+    verdict = str(result.get("verdict") or "-")
+    style = VERDICT_STYLE.get(verdict)
+    return f"[{style}]{verdict.upper()}[/{style}]" if style else verdict.upper()
+
+
+def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
+    """One row per serving scenario, as the seeds' benchmark tables."""
+    title = "serving" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for header, justify in (
+        ("profile", "left"), ("scenario", "left"), ("conc/rate", "right"), ("prompts", "right"),
+        ("in", "right"), ("out", "right"), ("in tok/s/node", "right"), ("out tok/s/node", "right"),
+        ("TTFT p99 ms", "right"), ("TPOT p99 ms", "right"), ("failed", "right"), ("verdict", "left"),
+    ):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for result in results:
+        scenario = result.get("scenario") or {}
+        metrics = result.get("metrics") or {}
+        if scenario.get("mode") == "open":
+            load = f"r={scenario.get('request_rate')}"
+        elif scenario.get("mode") == "batch":
+            load = f"b={scenario.get('batch_size')}x{scenario.get('num_iters')}"
+        else:
+            load = str(scenario.get("concurrency") or "-")
+        table.add_row(
+            str(result.get("profile") or "-"),
+            str(result.get("scenario_id") or "-"),
+            load,
+            str(metrics.get("completed", "-")),
+            str(scenario.get("input_len", "-")),
+            str(scenario.get("output_len", "-")),
+            _num(metrics.get("input_throughput_per_node")),
+            _num(metrics.get("output_throughput_per_node")),
+            _stat(metrics, "ttft_ms", "p99"),
+            _stat(metrics, "tpot_ms", "p99"),
+            str(metrics.get("failed", "-")),
+            _verdict_cell(result),
+        )
+    return table
+
+
+def training_table(results: Sequence[dict[str, Any]]) -> Table:
+    """One row per training check."""
+    table = Table(title="training", title_justify="left")
+    for header in ("profile", "entry", "check", "statistic", "threshold", "measured", "verdict"):
+        table.add_column(header)
+    for result in results:
+        for check in result.get("checks") or [{}]:
+            table.add_row(
+                str(result.get("profile") or "-"),
+                str(result.get("entry") or result.get("scenario_id") or "-"),
+                str(check.get("name") or check.get("metric") or "-"),
+                str(check.get("statistic") or "-"),
+                f"{check.get('op', '')} {_num(check.get('threshold'), 4)}".strip(),
+                _num(check.get("value"), 4),
+                _verdict_cell(check if check.get("verdict") else result),
+            )
+    return table
+
+
+def accuracy_table(results: Sequence[dict[str, Any]]) -> Table:
+    """One row per dataset, as OpenCompass's summary table plus reference and verdict."""
+    table = Table(title="accuracy", title_justify="left")
+    for header in ("profile", "dataset", "version", "metric", "mode", "score", "n", "reference", "verdict"):
+        table.add_column(header)
+    for result in results:
+        metrics = result.get("metrics") or {}
+        table.add_row(
+            str(result.get("profile") or "-"),
+            str(result.get("dataset") or result.get("scenario_id") or "-"),
+            str(metrics.get("version") or "-"),
+            str(metrics.get("metric") or "-"),
+            str(metrics.get("mode") or "gen"),
+            _num(metrics.get("score")),
+            str(metrics.get("n", "-")),
+            _num(metrics.get("reference")) if metrics.get("reference") is not None else _min_text(result),
+            _verdict_cell(result),
+        )
+    return table
+
+
+def _min_text(result: dict[str, Any]) -> str:
+    for check in result.get("checks") or []:
+        if check.get("threshold") is not None:
+            return f"{check.get('op', '>=')} {_num(check.get('threshold'))}"
+    return "-"
+
+
+def failure_lines(results: Sequence[dict[str, Any]]) -> list[str]:
+    """For each result that did not pass: its id, the failing checks' messages and the raw records."""
+    lines: list[str] = []
+    for result in results:
+        if result.get("verdict") == "pass":
+            continue
+        lines.append(f"{str(result.get('verdict', '?')).upper()} {result.get('nodeid')}")
+        for check in result.get("checks") or []:
+            if check.get("verdict") != "pass" and check.get("message"):
+                lines.append(f"    {check['message']}")
+        for problem in result.get("errors") or []:
+            lines.append(f"    {problem}")
+        for key in ("records", "log"):
+            if result.get(key):
+                lines.append(f"    {key}: {result[key]}")
+    return lines
+
+
+def render_tables(collector: "ResultCollector", width: int = 160) -> str:
+    """All tables and failure explanations as text."""
+    simulated = any(r.get("simulated") for r in collector.results)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=False, color_system=None, highlight=False)
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for result in collector.results:
+        by_kind.setdefault(str(result.get("kind")), []).append(result)
+    if by_kind.get("serving"):
+        console.print(serving_table(by_kind["serving"], simulated))
+    if by_kind.get("training"):
+        console.print(training_table(by_kind["training"]))
+    if by_kind.get("accuracy"):
+        console.print(accuracy_table(by_kind["accuracy"]))
+    for line in failure_lines(collector.results):
+        console.print(line, markup=False)
+    console.print(f"results: {collector.state.folder.path}", markup=False)
+    return buffer.getvalue()
+
+
+def render_summary(terminalreporter: Any, collector: "ResultCollector") -> None:
+    """Write the tables into pytest's terminal summary."""
+    width = max(100, getattr(terminalreporter, "_tw", None).fullwidth if getattr(terminalreporter, "_tw", None) else 160)
+    terminalreporter.write_sep("=", "deepseek gate summary")
+    for line in render_tables(collector, width=width).rstrip("\n").splitlines():
+        terminalreporter.write_line(line)

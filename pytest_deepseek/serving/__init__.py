@@ -1,0 +1,1 @@
+"""Serving pipeline: streaming client, workloads, load generation, metrics, contract checks."""

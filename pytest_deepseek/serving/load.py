@@ -1,0 +1,301 @@
+"""Load generation: closed loop, open loop (Poisson / gamma / constant / all at once), latency batches.
+
+The generator decides when each request is sent and keeps the run's timeline (the steady-state
+window of METRICS.md) and the client's own health (event-loop lag, schedule lag, CPU). Sending is
+delegated to a `send` coroutine (the streaming client), so this module is tested with fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from .records import RequestRecord, RequestSpec, RunTimeline
+
+SendFn = Callable[[RequestSpec, int], Awaitable[RequestRecord]]  # (spec, t_queued) -> record
+RecordSink = Callable[[RequestRecord], None]
+StopCheck = Callable[[Sequence[RequestRecord], RunTimeline], bool]
+
+
+@dataclass(frozen=True)
+class LoadShape:
+    """How requests are paced."""
+
+    mode: str  # closed | open | batch
+    concurrency: int | None = None
+    request_rate: float | None = None  # requests/s; inf = all at once
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+    max_concurrency: int | None = None
+    batch_size: int | None = None
+    num_iters: int | None = None
+    duration_s: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class ClientHealthSample:
+    """The client's own health over the measured phase."""
+
+    loop_lag_ms: list[float] = field(default_factory=list)
+    schedule_lag_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    target_concurrency: int | None = None
+    mean_in_flight: float = 0.0
+    target_rate: float | None = None
+    achieved_rate: float | None = None
+
+
+@dataclass
+class LoadResult:
+    """Records (warmup included, marked), the measured timeline and client health."""
+
+    records: list[RequestRecord]
+    timeline: RunTimeline
+    health: ClientHealthSample
+    stopped_early: bool = False
+    batch_latencies_ms: list[float] = field(default_factory=list)
+
+
+def arrival_offsets(n: int, rate: float, arrival: str, burstiness: float, seed: int) -> list[float]:
+    """Send offsets in seconds from the start of the measured phase (the precomputed schedule)."""
+    if n <= 0:
+        return []
+    if math.isinf(rate):
+        return [0.0] * n
+    rng = random.Random(seed)
+    offsets: list[float] = []
+    t = 0.0
+    for i in range(n):
+        if i > 0:
+            if arrival == "constant":
+                gap = 1.0 / rate
+            elif arrival == "gamma":
+                # Mean 1/rate; shape = burstiness (1 is Poisson, < 1 burstier, > 1 smoother).
+                gap = rng.gammavariate(burstiness, 1.0 / (rate * burstiness))
+            else:
+                gap = rng.expovariate(rate)
+            t += gap
+        offsets.append(t)
+    return offsets
+
+
+class _LoopLagProbe:
+    """Measures how late the event loop wakes a 10 ms sleeper (client saturation)."""
+
+    def __init__(self, interval_s: float = 0.01) -> None:
+        self.interval_s = interval_s
+        self.lags_ms: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        interval_ns = int(self.interval_s * 1e9)
+        while True:
+            t0 = time.perf_counter_ns()
+            await asyncio.sleep(self.interval_s)
+            self.lags_ms.append(max(0.0, (time.perf_counter_ns() - t0 - interval_ns) / 1e6))
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+
+class LoadRunner:
+    """Runs one scenario's requests with the given shape."""
+
+    def __init__(
+        self,
+        send: SendFn,
+        shape: LoadShape,
+        *,
+        on_record: RecordSink | None = None,
+        should_stop: StopCheck | None = None,
+        check_every: int = 50,
+    ) -> None:
+        self.send = send
+        self.shape = shape
+        self.on_record = on_record
+        self.should_stop = should_stop
+        self.check_every = max(1, check_every)
+        self.records: list[RequestRecord] = []
+        self.measured: list[RequestRecord] = []
+        self._in_flight = 0
+        self._in_flight_area = 0.0  # ∫ in_flight dt (ns), for the mean achieved concurrency
+        self._last_change = 0
+        self._stop = False
+        self.stopped_early = False
+        self.timeline = RunTimeline(mode=shape.mode, t_start=0)  # type: ignore[arg-type]
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def _track(self, delta: int) -> None:
+        now = time.perf_counter_ns()
+        if self._last_change:
+            self._in_flight_area += self._in_flight * (now - self._last_change)
+        self._last_change = now
+        self._in_flight += delta
+        self.timeline.peak_concurrency = max(self.timeline.peak_concurrency, self._in_flight)
+
+    async def _one(self, spec: RequestSpec, t_queued: int) -> RequestRecord:
+        measured = not spec.warmup
+        if measured:
+            self._track(+1)
+        record = await self.send(spec, t_queued)
+        if measured:
+            self._track(-1)
+            if not self.timeline.t_start or record.t_send < self.timeline.t_start:
+                self.timeline.t_start = record.t_send
+            self.timeline.t_end = max(self.timeline.t_end, record.t_last_token or record.t_end or record.t_send)
+            self.measured.append(record)
+        self.records.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+        if measured and self.should_stop is not None and len(self.measured) % self.check_every == 0:
+            if self.should_stop(self.measured, self.timeline):
+                self.stopped_early = True
+                self._stop = True
+        return record
+
+    def _drain_started(self) -> None:
+        if self.timeline.t_drain_start is None:
+            self.timeline.t_drain_start = time.perf_counter_ns()
+
+    # -- modes ---------------------------------------------------------------------------------
+    async def _closed(self, specs: Sequence[RequestSpec]) -> None:
+        concurrency = self.shape.concurrency or 1
+        queue = list(reversed(specs))
+        deadline = None
+
+        async def client() -> None:
+            while True:
+                if self._stop or not queue or (deadline is not None and time.perf_counter() >= deadline):
+                    self._drain_started()
+                    return
+                spec = queue.pop()
+                await self._one(spec, time.perf_counter_ns())
+
+        if self.shape.duration_s is not None:
+            deadline = time.perf_counter() + self.shape.duration_s
+        tasks = [asyncio.ensure_future(client()) for _ in range(min(concurrency, max(1, len(specs))))]
+        await asyncio.gather(*tasks)
+
+    async def _open(self, specs: Sequence[RequestSpec]) -> None:
+        rate = self.shape.request_rate or math.inf
+        offsets = arrival_offsets(len(specs), rate, self.shape.arrival, self.shape.burstiness, self.shape.seed)
+        cap = asyncio.Semaphore(self.shape.max_concurrency) if self.shape.max_concurrency else None
+        t0 = time.perf_counter_ns()
+        deadline_ns = t0 + int(self.shape.duration_s * 1e9) if self.shape.duration_s else None
+        tasks: list[asyncio.Task[RequestRecord]] = []
+
+        async def capped(spec: RequestSpec, t_scheduled: int) -> RequestRecord:
+            t_queued = time.perf_counter_ns()
+            self.health.schedule_lag_ms.append((t_queued - t_scheduled) / 1e6)
+            if cap is None:
+                return await self._one_scheduled(spec, t_queued, t_scheduled)
+            async with cap:
+                return await self._one_scheduled(spec, t_queued, t_scheduled)
+
+        for spec, offset in zip(specs, offsets):
+            t_scheduled = t0 + int(offset * 1e9)
+            if self._stop or (deadline_ns is not None and t_scheduled > deadline_ns):
+                break
+            delay = (t_scheduled - time.perf_counter_ns()) / 1e9
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.timeline.t_load_reached is None and not math.isinf(rate):
+                self.timeline.t_load_reached = time.perf_counter_ns()
+            tasks.append(asyncio.ensure_future(capped(spec, t_scheduled)))
+        if not math.isinf(rate):
+            self._drain_started()
+        await asyncio.gather(*tasks)
+
+    async def _one_scheduled(self, spec: RequestSpec, t_queued: int, t_scheduled: int) -> RequestRecord:
+        record = await self._one(spec, t_queued)
+        record.t_scheduled = t_scheduled
+        return record
+
+    async def _batch(self, specs: Sequence[RequestSpec]) -> list[float]:
+        size = self.shape.batch_size or 1
+        iters = self.shape.num_iters or max(1, len(specs) // size)
+        latencies: list[float] = []
+        for i in range(iters):
+            if self._stop:
+                break
+            batch = [specs[(i * size + j) % len(specs)] for j in range(size)]
+            t0 = time.perf_counter_ns()
+            records = await asyncio.gather(*(self._one(spec, time.perf_counter_ns()) for spec in batch))
+            t_done = max((r.t_end or r.t_last_token or t0) for r in records)
+            latencies.append((t_done - t0) / 1e6)
+        return latencies
+
+    # -- entry point ---------------------------------------------------------------------------
+    async def run(self, warmup: Sequence[RequestSpec], measured: Sequence[RequestSpec]) -> LoadResult:
+        """Send the warmup requests (excluded from every figure), then the measured ones."""
+        self.health = ClientHealthSample(target_concurrency=self.shape.concurrency, target_rate=self.shape.request_rate)
+        if warmup:
+            concurrency = self.shape.concurrency or self.shape.batch_size or self.shape.max_concurrency or len(warmup)
+            semaphore = asyncio.Semaphore(max(1, concurrency))
+
+            async def warm(spec: RequestSpec) -> None:
+                async with semaphore:
+                    await self._one(spec, time.perf_counter_ns())
+
+            await asyncio.gather(*(warm(spec) for spec in warmup))
+        probe = _LoopLagProbe()
+        probe.start()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        batch_latencies: list[float] = []
+        if self.shape.mode == "closed":
+            self._install_load_mark()
+            await self._closed(measured)
+        elif self.shape.mode == "open":
+            await self._open(measured)
+        else:
+            batch_latencies = await self._batch(measured)
+        await probe.stop()
+        self.health.cpu_s = time.process_time() - cpu0
+        self.health.wall_s = time.perf_counter() - wall0
+        self.health.loop_lag_ms = probe.lags_ms
+        window_ns = (self.timeline.t_end - self.timeline.t_start) if self.timeline.t_start else 0
+        if window_ns > 0:
+            self.health.mean_in_flight = self._in_flight_area / window_ns
+            if self.shape.mode == "open":
+                self.health.achieved_rate = len(self.measured) / (window_ns / 1e9)
+        if self.shape.mode == "batch" or (self.shape.mode == "open" and math.isinf(self.shape.request_rate or 0)):
+            # No refill happens in these modes: the run window is the only meaningful window.
+            self.timeline.t_load_reached = None
+            self.timeline.t_drain_start = None
+        return LoadResult(
+            records=self.records,
+            timeline=self.timeline,
+            health=self.health,
+            stopped_early=self.stopped_early,
+            batch_latencies_ms=batch_latencies,
+        )
+
+    def _install_load_mark(self) -> None:
+        """Closed loop: the load is reached at the send of the request that fills the last slot."""
+        original = self.send
+        concurrency = self.shape.concurrency or 1
+        sent = 0
+
+        async def marking_send(spec: RequestSpec, t_queued: int) -> RequestRecord:
+            nonlocal sent
+            sent += 1
+            if sent == concurrency and self.timeline.t_load_reached is None:
+                # perf_counter right before handing over: the client stamps t_send a moment later.
+                self.timeline.t_load_reached = time.perf_counter_ns()
+            return await original(spec, t_queued)
+
+        self.send = marking_send

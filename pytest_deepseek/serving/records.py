@@ -1,0 +1,124 @@
+"""Plain data types that flow through the serving pipeline.
+
+`RequestSpec` is what the load generator asks the client to send; `RequestRecord` is what the
+client returns for every request, success or not (a request never raises). Timestamps are
+`time.perf_counter_ns()` values taken in the process that owns the socket; on Linux this clock is
+CLOCK_MONOTONIC, so the simulator's ground truth (another process on the same machine) is on the
+same time axis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ApiKind = Literal["completions", "chat"]
+
+# Error kinds a failed request may carry (METRICS.md "success").
+ERROR_KINDS = (
+    "http_status",  # a non-200 answer; `status` and `error_detail` say which and why
+    "timeout",  # connect, read or total timeout
+    "connect",  # connection refused / unreachable
+    "reset",  # the connection dropped mid-stream
+    "malformed_event",  # an SSE data line that is not JSON, or JSON of the wrong shape
+    "server_error_event",  # an `{"error": ...}` event inside a 200 stream
+    "empty_stream",  # 200 and a clean end, but no token event at all
+    "truncated_stream",  # the stream ended without [DONE] and without a finish_reason
+    "client",  # anything else raised inside the client (a bug: kept, never hidden)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """One request to send, fully decided before the run starts (so runs are reproducible)."""
+
+    index: int  # position in the prompt set; unique inside a run
+    api: ApiKind
+    model: str
+    prompt: str | None = None  # completions
+    messages: tuple[dict[str, str], ...] | None = None  # chat
+    input_len: int | None = None  # the target prompt length in tokens, when the workload fixed it
+    max_tokens: int = 128
+    force_output_len: bool = True  # send ignore_eos + min_tokens = max_tokens
+    warmup: bool = False
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """Everything measured about one request. Times are perf_counter_ns; durations are derived."""
+
+    index: int
+    request_id: str  # sent as the `x-request-id` header; the simulator logs it with its ground truth
+    api: ApiKind
+    warmup: bool = False
+    input_len: int | None = None  # target prompt tokens
+    max_tokens: int = 0
+    forced: bool = False  # ignore_eos/min_tokens were sent
+    t_scheduled: int | None = None  # open loop: when the schedule wanted it sent
+    t_queued: int = 0  # when the request was ready to go (before waiting for a slot)
+    t_send: int = 0  # just before the request bytes are written
+    t_headers: int | None = None  # response headers received
+    t_first_token: int | None = None  # first token event, any channel
+    t_first_answer: int | None = None  # first non-reasoning token event
+    t_last_token: int | None = None  # last token event
+    t_end: int | None = None  # stream closed / [DONE] seen
+    # One entry per token event, in arrival order: its time and how many tokens it carried.
+    event_times: list[int] = field(default_factory=list)
+    event_tokens: list[int] = field(default_factory=list)
+    event_reasoning: list[bool] = field(default_factory=list)  # True when the event was reasoning only
+    prompt_tokens: int | None = None  # final usage.prompt_tokens
+    completion_tokens: int | None = None  # final usage.completion_tokens (N)
+    usage_per_chunk: bool = False  # the server sent usage on every chunk (continuous usage stats)
+    approximate: bool = False  # N came from re-tokenization, not from the server's usage
+    text: str = ""  # generated answer text
+    reasoning_text: str = ""  # generated reasoning text
+    finish_reason: str | None = None
+    done_seen: bool = False  # `data: [DONE]` arrived
+    status: int | None = None  # HTTP status
+    success: bool = False
+    error_kind: str | None = None
+    error_detail: str | None = None
+
+    @property
+    def queue_wait_ns(self) -> int:
+        """Time spent waiting for a concurrency slot before `t_send`."""
+        return max(0, self.t_send - self.t_queued) if self.t_send else 0
+
+    @property
+    def n_tokens(self) -> int:
+        """Output tokens N: usage when the server gave it, else the sum over token events."""
+        if self.completion_tokens is not None:
+            return self.completion_tokens
+        return sum(self.event_tokens)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A plain-JSON form for `records.jsonl` (lossless: `from_json_dict` restores it)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> "RequestRecord":
+        """Rebuild a record written by `to_json_dict`."""
+        return cls(**data)
+
+
+LoadMode = Literal["closed", "open", "batch"]
+
+
+@dataclass(slots=True)
+class RunTimeline:
+    """Phase boundaries of one measured run (perf_counter_ns), kept by the load generator.
+
+    The steady-state window is [t_load_reached, t_drain_start]: from the moment every concurrency
+    slot is busy (closed loop) or the rate schedule is under way (open loop) to the moment the first
+    slot can no longer be refilled because the prompt set or the duration ran out.
+    """
+
+    mode: LoadMode
+    t_start: int  # first measured t_send (warmup excluded)
+    t_load_reached: int | None = None
+    t_drain_start: int | None = None
+    t_end: int = 0  # last token event of the measured phase (or last end of any request)
+    target_concurrency: int | None = None
+    target_rate: float | None = None  # requests/s; inf means all at once
+    peak_concurrency: int = 0

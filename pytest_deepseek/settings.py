@@ -1,0 +1,263 @@
+"""Options resolved once into a frozen `Settings` object.
+
+Precedence, for every option: command line, then environment variable (where one exists), then
+the ini value, then the default. Bad values raise `SettingsError` with a clear message; the plugin
+turns that into `pytest.UsageError`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(Exception):
+    """An option has a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One command-line option with its ini mirror and environment variable."""
+
+    name: str  # dest, e.g. "endpoint"
+    flag: str  # e.g. "--endpoint"
+    help: str
+    kind: str = "str"  # str | int | float | bool | list | intlist | ratelist
+    default: Any = None
+    env: str | None = None
+    ini: bool = True
+    metavar: str | None = None
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("endpoint", "--endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
+               "to start the embedded simulated engine. Repeatable.", kind="list", env="DEEPSEEK_ENDPOINT",
+               metavar="URL"),
+    OptionSpec("api_key", "--api-key", "API key sent as a Bearer token (default: $DEEPSEEK_API_KEY, then "
+               "$OPENAI_API_KEY). Never printed.", env="DEEPSEEK_API_KEY", ini=False, metavar="KEY"),
+    OptionSpec("model", "--model", "Served model name (default: the profile's model, else the endpoint's first "
+               "model in /v1/models).", metavar="NAME"),
+    OptionSpec("api", "--api", "API to exercise: completions or chat (default: the profile's).", metavar="API"),
+    OptionSpec("tokenizer", "--tokenizer", "Tokenizer folder or name (default: the embedded DeepSeek V3/R1 "
+               "tokenizer). A local folder loads with no network.", metavar="PATH_OR_NAME"),
+    OptionSpec("trust_remote_code", "--trust-remote-code", "Allow tokenizer code from the tokenizer folder.",
+               kind="bool", default=False),
+    OptionSpec("thresholds", "--thresholds", "Thresholds file (default: thresholds.yaml in the rootdir).",
+               metavar="PATH"),
+    OptionSpec("profile", "--profile", "Profile(s) of the thresholds file to test. Repeatable.", kind="list",
+               metavar="NAME"),
+    OptionSpec("nodes", "--nodes", "Override the profile's node count (per-node figures divide by it).",
+               kind="int", metavar="N"),
+    OptionSpec("devices_per_node", "--devices-per-node", "Override the profile's devices per node.", kind="int",
+               metavar="N"),
+    OptionSpec("results_dir", "--results-dir", "Folder for run results (default: deepseek-results).",
+               default="deepseek-results", metavar="DIR"),
+    OptionSpec("input_len", "--input-len", "Ad-hoc grid: input lengths, comma separated.", kind="intlist",
+               ini=False, metavar="N[,N...]"),
+    OptionSpec("output_len", "--output-len", "Ad-hoc grid: output lengths, comma separated.", kind="intlist",
+               ini=False, metavar="N[,N...]"),
+    OptionSpec("concurrency", "--concurrency", "Closed-loop clients, comma separated (grid or override).",
+               kind="intlist", ini=False, metavar="N[,N...]"),
+    OptionSpec("request_rate", "--request-rate", "Open-loop request rates per second (or inf), comma separated.",
+               kind="ratelist", ini=False, metavar="R[,R...]"),
+    OptionSpec("num_prompts", "--num-prompts", "Measured requests per scenario (override).", kind="int",
+               ini=False, metavar="N"),
+    OptionSpec("warmup", "--warmup", "Warmup requests per scenario, excluded from every figure (override).",
+               kind="int", ini=False, metavar="N"),
+    OptionSpec("dataset", "--dataset", "Prompt set: random, sonnet, sharegpt or jsonl (override).", ini=False,
+               metavar="NAME"),
+    OptionSpec("dataset_path", "--dataset-path", "File for the sharegpt / jsonl prompt sets.", ini=False,
+               metavar="PATH"),
+    OptionSpec("early_stop", "--early-stop", "End a serving scenario as soon as its verdict is certain.",
+               kind="bool", default=False),
+    OptionSpec("allow_inconclusive", "--allow-inconclusive", "Pass a check whose confidence interval straddles "
+               "its threshold (default: fail with how many more requests would decide it).", kind="bool",
+               default=False),
+    OptionSpec("request_timeout", "--request-timeout", "Seconds one request may take (default 600).",
+               kind="float", default=600.0, metavar="S"),
+    # training
+    OptionSpec("training_log", "--training-log", "Training log file, folder or glob (repeatable; overrides the "
+               "profile's log:).", kind="list", ini=False, metavar="PATH"),
+    OptionSpec("follow", "--follow", "Follow the training log while it is written.", kind="bool", default=False),
+    OptionSpec("follow_timeout", "--follow-timeout", "Wall limit when following a log: seconds or 30m / 6h.",
+               kind="duration", default=None, metavar="DURATION"),
+    OptionSpec("train_cmd", "--train-cmd", "Launch this training command and follow its output.", ini=False,
+               metavar="CMD"),
+    OptionSpec("stop_when_decided", "--stop-when-decided", "With --train-cmd: stop the job once decided.",
+               kind="bool", default=False),
+    # accuracy
+    OptionSpec("eval_results", "--eval-results", "Judge an existing evaluation results folder instead of "
+               "running one.", ini=False, metavar="DIR"),
+    OptionSpec("eval_data", "--eval-data", "Local dataset root for the evaluation backend.", metavar="DIR"),
+    OptionSpec("eval_backend", "--eval-backend", "Override the profile's accuracy backend: evalscope, "
+               "opencompass or lm-eval.", metavar="NAME"),
+    OptionSpec("opencompass_python", "--opencompass-python", "Python of the environment OpenCompass is "
+               "installed in.", metavar="PATH"),
+    OptionSpec("eval_limit", "--eval-limit", "Evaluate at most N items per dataset (smoke runs).", kind="int",
+               ini=False, metavar="N"),
+)
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def parse_duration(text: str) -> float:
+    """`90`, `90s`, `30m`, `6h` → seconds."""
+    text = text.strip().lower()
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError as exc:
+        raise SettingsError(f"cannot read duration {text!r} (use seconds or 30m / 6h)") from exc
+
+
+def convert(spec: OptionSpec, raw: Any) -> Any:
+    """Convert a raw option value (string, list of strings or already typed) to the spec's kind."""
+    if raw is None:
+        return None
+    try:
+        if spec.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            return str(raw).strip().lower() in ("1", "true", "yes", "on")
+        if spec.kind == "int":
+            value = int(raw)
+            if value < 0 or (value == 0 and spec.name not in ("warmup",)):
+                raise SettingsError(f"{spec.flag} must be a positive whole number, got {raw!r}")
+            return value
+        if spec.kind == "float":
+            value_f = float(raw)
+            if not value_f > 0:
+                raise SettingsError(f"{spec.flag} must be positive, got {raw!r}")
+            return value_f
+        if spec.kind == "duration":
+            return parse_duration(str(raw))
+        if spec.kind == "list":
+            items = raw if isinstance(raw, list) else str(raw).split()
+            return tuple(items)
+        if spec.kind == "intlist":
+            items = raw if isinstance(raw, list) else [raw]
+            values = tuple(int(v) for item in items for v in _split(str(item)))
+            if any(v < 1 for v in values):
+                raise SettingsError(f"{spec.flag} values must be positive whole numbers, got {raw!r}")
+            return values
+        if spec.kind == "ratelist":
+            items = raw if isinstance(raw, list) else [raw]
+            rates = tuple(math.inf if v.lower() in ("inf", "infinity") else float(v)
+                          for item in items for v in _split(str(item)))
+            if any(not r > 0 for r in rates):
+                raise SettingsError(f"{spec.flag} values must be positive (or inf), got {raw!r}")
+            return rates
+        return str(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{spec.flag}: cannot read {raw!r} ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option, resolved. Lists are tuples; absent values are None."""
+
+    endpoint: tuple[str, ...] = ()
+    api_key: str | None = None
+    model: str | None = None
+    api: str | None = None
+    tokenizer: str | None = None
+    trust_remote_code: bool = False
+    thresholds: Path | None = None
+    profile: tuple[str, ...] = ()
+    nodes: int | None = None
+    devices_per_node: int | None = None
+    results_dir: Path = Path("deepseek-results")
+    input_len: tuple[int, ...] = ()
+    output_len: tuple[int, ...] = ()
+    concurrency: tuple[int, ...] = ()
+    request_rate: tuple[float, ...] = ()
+    num_prompts: int | None = None
+    warmup: int | None = None
+    dataset: str | None = None
+    dataset_path: str | None = None
+    early_stop: bool = False
+    allow_inconclusive: bool = False
+    request_timeout: float = 600.0
+    training_log: tuple[str, ...] = ()
+    follow: bool = False
+    follow_timeout: float | None = None
+    train_cmd: str | None = None
+    stop_when_decided: bool = False
+    eval_results: str | None = None
+    eval_data: str | None = None
+    eval_backend: str | None = None
+    opencompass_python: str | None = None
+    eval_limit: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def adhoc_grid(self) -> bool:
+        """True when --input-len/--output-len describe the scenarios instead of the thresholds file."""
+        return bool(self.input_len or self.output_len)
+
+    def overrides(self) -> dict[str, Any]:
+        """Values given on the command line that override the thresholds file (recorded in results)."""
+        keys = ("model", "api", "nodes", "devices_per_node", "num_prompts", "warmup", "dataset", "dataset_path")
+        out = {key: getattr(self, key) for key in keys if getattr(self, key) is not None}
+        if self.concurrency:
+            out["concurrency"] = list(self.concurrency)
+        if self.request_rate:
+            out["request_rate"] = ["inf" if math.isinf(r) else r for r in self.request_rate]
+        return out
+
+
+def resolve(
+    get_option: Callable[[str], Any],
+    get_ini: Callable[[str], Any],
+    environ: dict[str, str] | None = None,
+    rootdir: Path | None = None,
+) -> Settings:
+    """Build `Settings` from option and ini getters (command line > environment > ini > default)."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in OPTIONS:
+        raw = get_option(spec.name)
+        if raw in (None, [], ()) or (spec.kind == "bool" and raw is False):
+            env_value = environ.get(spec.env) if spec.env else None
+            if spec.name == "api_key" and not env_value:
+                env_value = environ.get("OPENAI_API_KEY")
+            if env_value:
+                raw = env_value
+            elif spec.ini:
+                ini_value = get_ini(f"deepseek_{spec.name}")
+                raw = ini_value if ini_value not in (None, "", []) else raw
+        value = convert(spec, raw)
+        if value is None or value == ():
+            value = spec.default if spec.default is not None else value
+        if value is not None:
+            values[spec.name] = value
+    if "api" in values and values["api"] not in ("completions", "chat"):
+        raise SettingsError(f"--api must be completions or chat, got {values['api']!r}")
+    if "dataset" in values and values["dataset"] not in ("random", "sonnet", "sharegpt", "jsonl"):
+        raise SettingsError(f"--dataset must be random, sonnet, sharegpt or jsonl, got {values['dataset']!r}")
+    if "eval_backend" in values and values["eval_backend"] not in ("evalscope", "opencompass", "lm-eval"):
+        raise SettingsError(f"--eval-backend must be evalscope, opencompass or lm-eval, got {values['eval_backend']!r}")
+    if values.get("concurrency") and values.get("request_rate"):
+        raise SettingsError("give --concurrency (closed loop) or --request-rate (open loop), not both")
+    for name in ("thresholds", "results_dir"):
+        if name in values:
+            path = Path(values[name]).expanduser()
+            if not path.is_absolute() and rootdir is not None:
+                path = rootdir / path
+            values[name] = path
+    if "thresholds" not in values and rootdir is not None:
+        values["thresholds"] = rootdir / "thresholds.yaml"
+    return Settings(**values)
+
+
+def ini_names() -> Sequence[OptionSpec]:
+    """Options that have an ini mirror."""
+    return [spec for spec in OPTIONS if spec.ini]

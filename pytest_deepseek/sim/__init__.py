@@ -1,0 +1,1 @@
+"""A simulated OpenAI-compatible engine: the embedded default endpoint and a source of known truth."""

@@ -1,0 +1,494 @@
+"""The thresholds file (version 1): schema, loading with line-precise errors, profile lookup.
+
+The serving part is resolved into typed `Scenario`s (profile serving defaults merged in). The
+training and accuracy parts are validated for key names and types here and handed on as plain
+dicts to their pipelines.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .schema import (
+    AnyOf,
+    Flag,
+    ListOf,
+    MapOf,
+    Mapping_,
+    Number,
+    SchemaError,
+    Spec,
+    Text,
+    dotted,
+    free_mapping,
+)
+from .yaml_lines import YamlSyntaxError, load_lined
+
+DATASETS = ("random", "sonnet", "sharegpt", "jsonl")
+ARRIVALS = ("poisson", "gamma", "constant")
+APIS = ("completions", "chat")
+LATENCY_NAMES = ("ttft_ms", "ttfo_ms", "tpot_ms", "e2e_ms", "chunk_gap_ms")
+LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99")
+_THROUGHPUTS = ("output_throughput", "input_throughput", "total_token_throughput")
+SERVING_METRICS: tuple[str, ...] = (
+    *(f"{t}{s}" for t in _THROUGHPUTS for s in ("", "_per_node", "_per_device")),
+    "output_throughput_run_window",
+    "request_throughput",
+    "goodput",
+    "good_fraction",
+    "error_rate",
+    *(f"{n}.{s}" for n in LATENCY_NAMES for s in LATENCY_STATS),
+)
+TRAINING_DIALECTS = ("auto", "mmengine", "mindformers", "megatron", "hf", "torchtitan", "deepspeed", "jsonl")
+ACCURACY_BACKENDS = ("opencompass", "evalscope", "lm-eval")
+
+
+class ThresholdsError(Exception):
+    """A problem in a thresholds file; the message names the file, the line and the key."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One serving measurement: a workload, a load shape, and what it must achieve."""
+
+    input_len: int
+    output_len: int
+    name: str | None = None
+    dataset: str = "random"
+    dataset_path: str | None = None
+    prefix_len: int = 0
+    concurrency: int | None = None
+    request_rate: float | None = None  # requests/s; math.inf = everything at once
+    arrival: str = "poisson"
+    burstiness: float = 1.0
+    max_concurrency: int | None = None  # cap in open loop
+    batch_size: int | None = None  # latency scenario: B requests sent together ...
+    num_iters: int | None = None  # ... repeated N times
+    num_prompts: int = 100
+    duration_s: float | None = None
+    warmup: int = 0
+    force_output_len: bool = True
+    continuous_usage: bool = False
+    early_stop: bool = False
+    allow_inconclusive: bool = False
+    timeout_s: float = 600.0
+    seed: int = 0
+    floors: Mapping[str, float] = field(default_factory=dict)
+    ceilings: Mapping[str, float] = field(default_factory=dict)
+    slo: Mapping[str, float] = field(default_factory=dict)
+    confidence: float = 0.95
+    error_budget: float = 0.01
+    api: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """closed, open or batch."""
+        if self.batch_size is not None:
+            return "batch"
+        if self.request_rate is not None:
+            return "open"
+        return "closed"
+
+    @property
+    def ident(self) -> str:
+        """A short id for test names: in2048-out1024-c1024 / -r10 / -b8x5."""
+        if self.mode == "batch":
+            load = f"b{self.batch_size}x{self.num_iters or 1}"
+        elif self.mode == "open":
+            rate = "inf" if self.request_rate is not None and math.isinf(self.request_rate) else f"{self.request_rate:g}"
+            load = f"r{rate}" + (f"c{self.max_concurrency}" if self.max_concurrency else "")
+        else:
+            load = f"c{self.concurrency or 1}"
+        base = f"in{self.input_len}-out{self.output_len}-{load}"
+        if self.dataset != "random":
+            base = f"{self.dataset}-{base}"
+        return f"{self.name}-{base}" if self.name else base
+
+    def describe(self) -> dict[str, Any]:
+        """The scenario as plain JSON (for summary.json)."""
+        return {
+            "input_len": self.input_len,
+            "output_len": self.output_len,
+            "concurrency": self.concurrency,
+            "request_rate": "inf" if self.request_rate is not None and math.isinf(self.request_rate) else self.request_rate,
+            "arrival": self.arrival if self.mode == "open" else None,
+            "batch_size": self.batch_size,
+            "num_iters": self.num_iters,
+            "num_prompts": self.num_prompts,
+            "warmup": self.warmup,
+            "dataset": self.dataset,
+            "mode": self.mode,
+        }
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One deployment under test: model × engine × hardware × topology."""
+
+    name: str
+    model: str | None = None
+    engine: str | None = None
+    hardware: str | None = None
+    nodes: int = 1
+    devices_per_node: int = 1
+    api: str = "completions"
+    endpoint: str | None = None
+    tokenizer: str | None = None
+    description: str | None = None
+    scenarios: tuple[Scenario, ...] = ()
+    training: tuple[dict[str, Any], ...] = ()
+    accuracy: dict[str, Any] | None = None
+    confidence: float = 0.95
+    error_budget: float = 0.01
+    source_line: int | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A loaded thresholds file."""
+
+    path: Path | None
+    profiles: Mapping[str, Profile]
+
+    def select(self, names: Sequence[str]) -> list[Profile]:
+        """The profiles named (or the only one); an unknown name is an error listing them."""
+        if not names:
+            if len(self.profiles) == 1:
+                return list(self.profiles.values())
+            if not self.profiles:
+                raise ThresholdsError(f"{self.path}: no profiles defined")
+            raise ThresholdsError(
+                f"{self.path} defines {len(self.profiles)} profiles; choose with --profile: "
+                + ", ".join(sorted(self.profiles))
+            )
+        chosen = []
+        for name in names:
+            if name not in self.profiles:
+                near = difflib.get_close_matches(name, list(self.profiles), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise ThresholdsError(
+                    f"profile {name!r} is not in {self.path}{hint}; profiles: {', '.join(sorted(self.profiles))}"
+                )
+            chosen.append(self.profiles[name])
+        return chosen
+
+
+def _metric_key(valid: Sequence[str]) -> Any:
+    def check(key: str, path: tuple[str | int, ...]) -> None:
+        if key not in valid:
+            near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise SchemaError(path, f"unknown metric {key!r}{hint}")
+
+    return check
+
+
+def _slo_key(key: str, path: tuple[str | int, ...]) -> None:
+    if key not in LATENCY_NAMES:
+        near = difflib.get_close_matches(key, list(LATENCY_NAMES), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise SchemaError(path, f"unknown SLO {key!r}{hint} (valid: {', '.join(LATENCY_NAMES)})")
+
+
+_POSITIVE_INT = Number(minimum=1, integer=True)
+_NONNEG_INT = Number(minimum=0, integer=True)
+_FRACTION = Number(minimum=0, maximum=1)
+_CONFIDENCE = Number(minimum=0.5, maximum=0.9999)
+_THRESHOLD_VALUE = Number()
+
+_SCENARIO_FIELDS: dict[str, Spec] = {
+    "name": Text(),
+    "input_len": _POSITIVE_INT,
+    "output_len": _POSITIVE_INT,
+    "dataset": Text(choices=DATASETS),
+    "dataset_path": Text(),
+    "prefix_len": _NONNEG_INT,
+    "concurrency": _POSITIVE_INT,
+    "request_rate": Number(minimum=0, exclusive_minimum=True, allow_inf=True),
+    "arrival": Text(choices=ARRIVALS),
+    "burstiness": Number(minimum=0, exclusive_minimum=True),
+    "max_concurrency": _POSITIVE_INT,
+    "batch_size": _POSITIVE_INT,
+    "num_iters": _POSITIVE_INT,
+    "num_prompts": _POSITIVE_INT,
+    "duration_s": Number(minimum=0, exclusive_minimum=True),
+    "warmup": _NONNEG_INT,
+    "force_output_len": Flag(),
+    "continuous_usage": Flag(),
+    "early_stop": Flag(),
+    "allow_inconclusive": Flag(),
+    "timeout_s": Number(minimum=0, exclusive_minimum=True),
+    "seed": _NONNEG_INT,
+    "floors": MapOf(value=_THRESHOLD_VALUE, key_check=_metric_key(SERVING_METRICS)),
+    "ceilings": MapOf(value=_THRESHOLD_VALUE, key_check=_metric_key(SERVING_METRICS)),
+    "slo": MapOf(value=Number(minimum=0, exclusive_minimum=True), key_check=_slo_key),
+    "confidence": _CONFIDENCE,
+    "error_budget": _FRACTION,
+    "api": Text(choices=APIS),
+}
+
+
+def _check_scenario_shape(values: dict[str, Any], path: tuple[str | int, ...]) -> None:
+    if "concurrency" in values and "request_rate" in values:
+        raise SchemaError(path, "give either concurrency (closed loop) or request_rate (open loop), not both; "
+                                "cap an open loop with max_concurrency")
+    if "batch_size" in values and ("concurrency" in values or "request_rate" in values):
+        raise SchemaError(path, "a latency scenario (batch_size) takes no concurrency or request_rate")
+    if values.get("dataset") in ("sharegpt", "jsonl") and "dataset_path" not in values:
+        raise SchemaError(path, f"dataset {values['dataset']!r} needs dataset_path")
+
+
+_SCENARIO = Mapping_(fields=_SCENARIO_FIELDS, what="scenario", validate=_check_scenario_shape)
+_SCENARIO_DEFAULTS = Mapping_(fields=_SCENARIO_FIELDS, what="serving defaults")
+
+_SERVING = Mapping_(
+    fields={"defaults": _SCENARIO_DEFAULTS, "scenarios": ListOf(item=_SCENARIO)},
+    what="serving section",
+)
+
+_TRAINING_CONVERGE = Mapping_(
+    fields={
+        "metric": Text(),
+        "below": Number(),
+        "within": _POSITIVE_INT,
+        "statistic": Text(choices=("raw", "window_mean", "ema")),
+        "window": _POSITIVE_INT,
+        "sustain": _POSITIVE_INT,
+        "strict": Flag(),
+        "ema_alpha": Number(minimum=0, maximum=1, exclusive_minimum=True),
+    },
+    required=("below",),
+    what="converge criterion",
+)
+_TRAINING_DIVERGE = Mapping_(
+    fields={"metric": Text(), "ratio": Number(minimum=1, exclusive_minimum=True), "after": _NONNEG_INT,
+            "statistic": Text(choices=("raw", "window_mean", "ema")), "window": _POSITIVE_INT},
+    what="diverge criterion",
+)
+_TRAINING_PLATEAU = Mapping_(
+    fields={"metric": Text(), "epsilon": Number(minimum=0), "patience": _POSITIVE_INT, "window": _POSITIVE_INT},
+    what="plateau criterion",
+)
+_TRAINING_FAIL_FAST = Mapping_(
+    fields={"nan": Flag(), "crash": Flag(), "overflow_streak": _POSITIVE_INT, "skipped_iterations": Flag(),
+            "missing_metric": Flag()},
+    what="fail_fast section",
+)
+_TRAINING_ENTRY = Mapping_(
+    fields={
+        "name": Text(),
+        "log": AnyOf(options=[Text(), ListOf(item=Text())]),
+        "dialect": Text(choices=TRAINING_DIALECTS),
+        "rank": Number(minimum=0, integer=True),
+        "converge": _TRAINING_CONVERGE,
+        "diverge": _TRAINING_DIVERGE,
+        "plateau": _TRAINING_PLATEAU,
+        "fail_fast": _TRAINING_FAIL_FAST,
+        "floors": MapOf(value=_THRESHOLD_VALUE),
+        "ceilings": MapOf(value=_THRESHOLD_VALUE),
+        "speed_statistic": Text(choices=("median", "p10", "mean", "aggregate")),
+        "warmup_iters": _NONNEG_INT,
+        "exclude_outliers": Flag(),
+        "seq_length": _POSITIVE_INT,
+        "global_batch_size": _POSITIVE_INT,
+        "devices": _POSITIVE_INT,
+        "sequence_parallel_size": _POSITIVE_INT,
+        "batch_size": _POSITIVE_INT,
+        "example": Flag(),
+        "description": Text(),
+    },
+    required=("name",),
+    what="training entry",
+)
+
+_ACCURACY_DATASET = Mapping_(
+    fields={
+        "name": Text(),
+        "metric": Text(),
+        "subset": Text(),
+        "min": Number(minimum=0, maximum=100),
+        "reference": Number(minimum=0, maximum=100),
+        "tolerance": Number(minimum=0, maximum=100),
+        "reference_results": Text(),
+        "reference_n": _POSITIVE_INT,
+        "reference_spread": Number(minimum=0),
+        "expected_items": _POSITIVE_INT,
+        "version": Text(),
+        "description": Text(),
+    },
+    required=("name",),
+    what="accuracy dataset",
+)
+
+
+def _check_accuracy_dataset(values: dict[str, Any], path: tuple[str | int, ...]) -> None:
+    if "min" not in values and "reference" not in values:
+        raise SchemaError(path, f"dataset {values.get('name')!r} needs min: or reference: (with tolerance:)")
+    if "tolerance" in values and "reference" not in values:
+        raise SchemaError(path, "tolerance: goes with reference:")
+
+
+_ACCURACY_DATASET.validate = _check_accuracy_dataset
+
+_ACCURACY = Mapping_(
+    fields={
+        "backend": Text(choices=ACCURACY_BACKENDS),
+        "datasets": ListOf(item=_ACCURACY_DATASET, min_items=1),
+        "generation": Mapping_(
+            fields={"temperature": Number(minimum=0), "top_p": Number(minimum=0, maximum=1),
+                    "max_tokens": _POSITIVE_INT, "repeats": _POSITIVE_INT, "seed": _NONNEG_INT},
+            what="generation settings",
+        ),
+        "data": Text(),
+        "results": Text(),
+        "limit": _POSITIVE_INT,
+        "batch_size": _POSITIVE_INT,
+        "reasoning": Text(choices=("none", "think", "auto")),
+        "example": Flag(),
+    },
+    required=("backend", "datasets"),
+    what="accuracy section",
+)
+
+_PROFILE_FIELDS: dict[str, Spec] = {
+    "model": Text(),
+    "engine": Text(),
+    "hardware": Text(),
+    "nodes": _POSITIVE_INT,
+    "devices_per_node": _POSITIVE_INT,
+    "api": Text(choices=APIS),
+    "endpoint": Text(),
+    "tokenizer": Text(),
+    "description": Text(),
+    "confidence": _CONFIDENCE,
+    "error_budget": _FRACTION,
+    "serving": _SERVING,
+    "training": ListOf(item=_TRAINING_ENTRY),
+    "accuracy": _ACCURACY,
+}
+_PROFILE = Mapping_(fields=_PROFILE_FIELDS, what="profile")
+_DEFAULTS = Mapping_(
+    fields={"confidence": _CONFIDENCE, "error_budget": _FRACTION, "allow_inconclusive": Flag(),
+            "timeout_s": Number(minimum=0, exclusive_minimum=True)},
+    what="defaults section",
+)
+_DOCUMENT = Mapping_(
+    fields={"version": Number(minimum=1, maximum=1, integer=True), "defaults": _DEFAULTS,
+            "profiles": MapOf(value=_PROFILE)},
+    required=("version", "profiles"),
+    what="thresholds file",
+)
+
+
+def _scenario_from(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Scenario:
+    merged = {**defaults, **values}
+    for key in ("floors", "ceilings", "slo"):
+        merged[key] = dict(merged.get(key) or {})
+    return Scenario(**merged)
+
+
+def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[str, Any], line: int | None) -> Profile:
+    confidence = values.get("confidence", file_defaults.get("confidence", 0.95))
+    error_budget = values.get("error_budget", file_defaults.get("error_budget", 0.01))
+    serving = values.get("serving") or {}
+    scenario_defaults = {
+        "confidence": confidence,
+        "error_budget": error_budget,
+        **({"allow_inconclusive": file_defaults["allow_inconclusive"]} if "allow_inconclusive" in file_defaults else {}),
+        **({"timeout_s": file_defaults["timeout_s"]} if "timeout_s" in file_defaults else {}),
+        **(serving.get("defaults") or {}),
+    }
+    scenarios = []
+    for raw in serving.get("scenarios") or []:
+        merged_keys = {**scenario_defaults, **raw}
+        if "input_len" not in merged_keys or "output_len" not in merged_keys:
+            raise SchemaError(("profiles", name, "serving"), "every scenario needs input_len and output_len")
+        scenarios.append(_scenario_from(raw, scenario_defaults))
+    return Profile(
+        name=name,
+        model=values.get("model"),
+        engine=values.get("engine"),
+        hardware=values.get("hardware"),
+        nodes=values.get("nodes", 1),
+        devices_per_node=values.get("devices_per_node", 1),
+        api=values.get("api", "completions"),
+        endpoint=values.get("endpoint"),
+        tokenizer=values.get("tokenizer"),
+        description=values.get("description"),
+        scenarios=tuple(scenarios),
+        training=tuple(values.get("training") or ()),
+        accuracy=values.get("accuracy"),
+        confidence=confidence,
+        error_budget=error_budget,
+        source_line=line,
+    )
+
+
+def parse_thresholds(text: str, path: Path | None = None) -> Thresholds:
+    """Parse and validate thresholds text; errors are `ThresholdsError` naming file:line and key."""
+    where = str(path) if path is not None else "<thresholds>"
+    try:
+        document = load_lined(text)
+    except YamlSyntaxError as exc:
+        line = f":{exc.line}" if exc.line else ""
+        raise ThresholdsError(f"{where}{line}: not valid YAML: {exc}") from exc
+    if document.data is None:
+        raise ThresholdsError(f"{where}: the file is empty (expected 'version: 1' and 'profiles:')")
+    try:
+        data = _DOCUMENT.check(document.data, ())
+        defaults = data.get("defaults") or {}
+        profiles = {
+            name: _profile_from(name, values, defaults, document.line_of(("profiles", name)))
+            for name, values in (data.get("profiles") or {}).items()
+        }
+    except SchemaError as exc:
+        line = document.line_of(exc.path)
+        line_part = f":{line}" if line else ""
+        raise ThresholdsError(f"{where}{line_part}: {dotted(exc.path)}: {exc.message}") from exc
+    return Thresholds(path=path, profiles=profiles)
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Read and validate the thresholds file at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ThresholdsError(f"thresholds file {path} does not exist (pass --thresholds=PATH)") from exc
+    except UnicodeDecodeError as exc:
+        raise ThresholdsError(f"{path}: not UTF-8 text ({exc})") from exc
+    return parse_thresholds(text, path)
+
+
+def with_overrides(scenario: Scenario, **overrides: Any) -> Scenario:
+    """A copy of `scenario` with command-line overrides applied (None values ignored)."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if "request_rate" in clean:
+        clean.setdefault("concurrency", None)
+    if "concurrency" in clean and clean["concurrency"] is not None and "request_rate" not in clean:
+        clean["request_rate"] = None
+    return replace(scenario, **clean)
+
+
+def ensure_known_metric(name: str) -> None:
+    """Raise ThresholdsError for a serving metric name that does not exist."""
+    if name not in SERVING_METRICS:
+        near = difflib.get_close_matches(name, list(SERVING_METRICS), n=1)
+        raise ThresholdsError(f"unknown serving metric {name!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
+
+
+__all__ = [
+    "Profile",
+    "Scenario",
+    "Thresholds",
+    "ThresholdsError",
+    "load_thresholds",
+    "parse_thresholds",
+    "with_overrides",
+    "SERVING_METRICS",
+    "free_mapping",
+]

@@ -1,0 +1,1 @@
+"""Training pipeline: log dialects, a live follower, convergence and speed criteria."""
