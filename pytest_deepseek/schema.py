@@ -207,6 +207,20 @@ class AnyOf(Spec):
         raise SchemaError(path, f"expected {self.description}, got {value!r}")
 
 
+@dataclass
+class Nullable(Spec):
+    """`null` (meaning: unset, e.g. to clear a default) or a value matching `inner`."""
+
+    inner: Spec
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return f"{self.inner.description} or null"
+
+    def check(self, value: Any, path: Path_) -> Any:
+        return None if value is None else self.inner.check(value, path)
+
+
 def free_mapping() -> MapOf:
     """A mapping of anything (used where another component validates the contents)."""
 

@@ -20,6 +20,7 @@ from .schema import (
     ListOf,
     MapOf,
     Mapping_,
+    Nullable,
     Number,
     SchemaError,
     Spec,
@@ -206,17 +207,17 @@ _SCENARIO_FIELDS: dict[str, Spec] = {
     "input_len": _POSITIVE_INT,
     "output_len": _POSITIVE_INT,
     "dataset": Text(choices=DATASETS),
-    "dataset_path": Text(),
+    "dataset_path": Nullable(Text()),
     "prefix_len": _NONNEG_INT,
-    "concurrency": _POSITIVE_INT,
-    "request_rate": Number(minimum=0, exclusive_minimum=True, allow_inf=True),
+    "concurrency": Nullable(_POSITIVE_INT),
+    "request_rate": Nullable(Number(minimum=0, exclusive_minimum=True, allow_inf=True)),
     "arrival": Text(choices=ARRIVALS),
     "burstiness": Number(minimum=0, exclusive_minimum=True),
-    "max_concurrency": _POSITIVE_INT,
-    "batch_size": _POSITIVE_INT,
-    "num_iters": _POSITIVE_INT,
+    "max_concurrency": Nullable(_POSITIVE_INT),
+    "batch_size": Nullable(_POSITIVE_INT),
+    "num_iters": Nullable(_POSITIVE_INT),
     "num_prompts": _POSITIVE_INT,
-    "duration_s": Number(minimum=0, exclusive_minimum=True),
+    "duration_s": Nullable(Number(minimum=0, exclusive_minimum=True)),
     "warmup": _NONNEG_INT,
     "force_output_len": Flag(),
     "continuous_usage": Flag(),
@@ -234,10 +235,12 @@ _SCENARIO_FIELDS: dict[str, Spec] = {
 
 
 def _check_scenario_shape(values: dict[str, Any], path: tuple[str | int, ...]) -> None:
-    if "concurrency" in values and "request_rate" in values:
+    if values.get("concurrency") is not None and values.get("request_rate") is not None:
         raise SchemaError(path, "give either concurrency (closed loop) or request_rate (open loop), not both; "
                                 "cap an open loop with max_concurrency")
-    if "batch_size" in values and ("concurrency" in values or "request_rate" in values):
+    if values.get("batch_size") is not None and (
+        values.get("concurrency") is not None or values.get("request_rate") is not None
+    ):
         raise SchemaError(path, "a latency scenario (batch_size) takes no concurrency or request_rate")
     if values.get("dataset") in ("sharegpt", "jsonl") and "dataset_path" not in values:
         raise SchemaError(path, f"dataset {values['dataset']!r} needs dataset_path")
@@ -386,6 +389,15 @@ _DOCUMENT = Mapping_(
 
 
 def _scenario_from(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Scenario:
+    defaults = dict(defaults)
+    # A scenario that names its own load shape replaces the defaults' shape, not adds to it.
+    if values.get("request_rate") is not None:
+        defaults.pop("concurrency", None)
+    if values.get("concurrency") is not None:
+        defaults.pop("request_rate", None)
+    if values.get("batch_size") is not None:
+        defaults.pop("concurrency", None)
+        defaults.pop("request_rate", None)
     merged = {**defaults, **values}
     for key in ("floors", "ceilings", "slo"):
         merged[key] = dict(merged.get(key) or {})

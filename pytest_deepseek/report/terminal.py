@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -36,7 +37,7 @@ def _verdict_cell(result: dict[str, Any]) -> str:
 def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
     """One row per serving scenario, as the seeds' benchmark tables."""
     title = "serving" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
-    table = Table(title=title, title_justify="left", show_lines=False)
+    table = Table(title=title, title_justify="left", show_lines=False, box=box.SIMPLE_HEAD)
     for header, justify in (
         ("profile", "left"), ("scenario", "left"), ("conc/rate", "right"), ("prompts", "right"),
         ("in", "right"), ("out", "right"), ("in tok/s/node", "right"), ("out tok/s/node", "right"),
@@ -71,7 +72,7 @@ def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
 
 def training_table(results: Sequence[dict[str, Any]]) -> Table:
     """One row per training check."""
-    table = Table(title="training", title_justify="left")
+    table = Table(title="training", title_justify="left", box=box.SIMPLE_HEAD)
     for header in ("profile", "entry", "check", "statistic", "threshold", "measured", "verdict"):
         table.add_column(header)
     for result in results:
@@ -90,7 +91,7 @@ def training_table(results: Sequence[dict[str, Any]]) -> Table:
 
 def accuracy_table(results: Sequence[dict[str, Any]]) -> Table:
     """One row per dataset, as OpenCompass's summary table plus reference and verdict."""
-    table = Table(title="accuracy", title_justify="left")
+    table = Table(title="accuracy", title_justify="left", box=box.SIMPLE_HEAD)
     for header in ("profile", "dataset", "version", "metric", "mode", "score", "n", "reference", "verdict"):
         table.add_column(header)
     for result in results:
@@ -156,7 +157,9 @@ def render_tables(collector: "ResultCollector", width: int = 160) -> str:
 
 def render_summary(terminalreporter: Any, collector: "ResultCollector") -> None:
     """Write the tables into pytest's terminal summary."""
-    width = max(100, getattr(terminalreporter, "_tw", None).fullwidth if getattr(terminalreporter, "_tw", None) else 160)
+    writer = getattr(terminalreporter, "_tw", None)
+    # Tables are never squeezed below 180 columns: a truncated figure is worse than a long line.
+    width = max(180, writer.fullwidth if writer is not None else 0)
     terminalreporter.write_sep("=", "deepseek gate summary")
     for line in render_tables(collector, width=width).rstrip("\n").splitlines():
         terminalreporter.write_line(line)

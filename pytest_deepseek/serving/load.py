@@ -132,20 +132,33 @@ class LoadRunner:
         self.records: list[RequestRecord] = []
         self.measured: list[RequestRecord] = []
         self._in_flight = 0
-        self._in_flight_area = 0.0  # ∫ in_flight dt (ns), for the mean achieved concurrency
-        self._last_change = 0
+        self._changes: list[tuple[int, int]] = []  # (time, requests in flight from then on)
         self._stop = False
         self.stopped_early = False
         self.timeline = RunTimeline(mode=shape.mode, t_start=0)  # type: ignore[arg-type]
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _track(self, delta: int) -> None:
-        now = time.perf_counter_ns()
-        if self._last_change:
-            self._in_flight_area += self._in_flight * (now - self._last_change)
-        self._last_change = now
         self._in_flight += delta
+        self._changes.append((time.perf_counter_ns(), self._in_flight))
         self.timeline.peak_concurrency = max(self.timeline.peak_concurrency, self._in_flight)
+
+    def mean_in_flight(self, start_ns: int, end_ns: int) -> float:
+        """Time-average of requests in flight over [start_ns, end_ns] (achieved concurrency)."""
+        if end_ns <= start_ns:
+            return 0.0
+        area = 0.0
+        level = 0
+        previous = start_ns
+        for t, count in self._changes:
+            if t > start_ns:
+                area += level * (min(t, end_ns) - previous)
+                previous = min(t, end_ns)
+            if t >= end_ns:
+                break
+            level = count
+        area += level * (end_ns - previous) if previous < end_ns else 0.0
+        return area / (end_ns - start_ns)
 
     async def _one(self, spec: RequestSpec, t_queued: int) -> RequestRecord:
         measured = not spec.warmup
@@ -206,10 +219,12 @@ class LoadRunner:
             async with cap:
                 return await self._one_scheduled(spec, t_queued, t_scheduled)
 
+        launched_offsets: list[float] = []
         for spec, offset in zip(specs, offsets):
             t_scheduled = t0 + int(offset * 1e9)
             if self._stop or (deadline_ns is not None and t_scheduled > deadline_ns):
                 break
+            launched_offsets.append(offset)
             delay = (t_scheduled - time.perf_counter_ns()) / 1e9
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -218,6 +233,9 @@ class LoadRunner:
             tasks.append(asyncio.ensure_future(capped(spec, t_scheduled)))
         if not math.isinf(rate):
             self._drain_started()
+            if len(launched_offsets) > 1 and launched_offsets[-1] > 0:
+                # The schedule's own rate: what the client was asked to achieve with these arrivals.
+                self.health.target_rate = (len(launched_offsets) - 1) / launched_offsets[-1]
         await asyncio.gather(*tasks)
 
     async def _one_scheduled(self, spec: RequestSpec, t_queued: int, t_scheduled: int) -> RequestRecord:
@@ -267,11 +285,14 @@ class LoadRunner:
         self.health.cpu_s = time.process_time() - cpu0
         self.health.wall_s = time.perf_counter() - wall0
         self.health.loop_lag_ms = probe.lags_ms
-        window_ns = (self.timeline.t_end - self.timeline.t_start) if self.timeline.t_start else 0
-        if window_ns > 0:
-            self.health.mean_in_flight = self._in_flight_area / window_ns
-            if self.shape.mode == "open":
-                self.health.achieved_rate = len(self.measured) / (window_ns / 1e9)
+        tl = self.timeline
+        if tl.t_load_reached is not None and tl.t_drain_start is not None and tl.t_drain_start > tl.t_load_reached:
+            self.health.mean_in_flight = self.mean_in_flight(tl.t_load_reached, tl.t_drain_start)
+        elif tl.t_start:
+            self.health.mean_in_flight = self.mean_in_flight(tl.t_start, tl.t_end)
+        sends = sorted(r.t_send for r in self.measured if r.t_send)
+        if self.shape.mode == "open" and len(sends) > 1 and sends[-1] > sends[0]:
+            self.health.achieved_rate = (len(sends) - 1) / ((sends[-1] - sends[0]) / 1e9)
         if self.shape.mode == "batch" or (self.shape.mode == "open" and math.isinf(self.shape.request_rate or 0)):
             # No refill happens in these modes: the run window is the only meaningful window.
             self.timeline.t_load_reached = None

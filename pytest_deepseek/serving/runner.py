@@ -29,6 +29,14 @@ from .workload import PromptBuilder, WorkloadParams, build_prompt_set, prompt_se
 
 ProgressFn = Callable[[str], None]
 EARLY_STOP_LOOK_EVERY = 0.05  # look at the verdict every 5% of the planned prompts
+TARGET_BUCKETS = 40  # throughput buckets per window: 1 s each on long runs, shorter on short ones
+
+
+def bucket_seconds(metrics: RunMetrics) -> float:
+    """Bucket width for the throughput series: 1 s, or window/40 (>= 10 ms) for short windows."""
+    if not metrics.window_s:
+        return 1.0
+    return min(1.0, max(0.01, metrics.window_s / TARGET_BUCKETS))
 
 
 @dataclass(frozen=True)
@@ -217,8 +225,10 @@ def _early_stop_fn(scenario: Scenario, target: ServingTarget, looks: int
                               target_rate=timeline.target_rate, peak_concurrency=timeline.peak_concurrency)
         metrics = compute_run_metrics(records, partial, nodes=target.nodes,
                                       devices_per_node=target.devices_per_node, slo=scenario.slo)
-        results = checks_mod.evaluate_checks(metrics, bucket_series(records, metrics), floors=scenario.floors,
-                                             ceilings=scenario.ceilings, confidence=scenario.confidence, looks=looks)
+        bucket_s = bucket_seconds(metrics)
+        results = checks_mod.evaluate_checks(metrics, bucket_series(records, metrics, bucket_s=bucket_s),
+                                             floors=scenario.floors, ceilings=scenario.ceilings,
+                                             confidence=scenario.confidence, looks=looks, bucket_s=bucket_s)
         return checks_mod.decided(results)
 
     return should_stop
@@ -323,9 +333,10 @@ def run_scenario(
         progress(meter.line())
     metrics = compute_run_metrics(load.records, load.timeline, nodes=target.nodes,
                                   devices_per_node=target.devices_per_node, slo=scenario.slo)
+    bucket_s = bucket_seconds(metrics)
     check_results = checks_mod.evaluate_checks(
-        metrics, bucket_series(load.records, metrics), floors=scenario.floors, ceilings=scenario.ceilings,
-        confidence=scenario.confidence, looks=looks,
+        metrics, bucket_series(load.records, metrics, bucket_s=bucket_s), floors=scenario.floors,
+        ceilings=scenario.ceilings, confidence=scenario.confidence, looks=looks, bucket_s=bucket_s,
     )
     forced = scenario.output_len if scenario.force_output_len and scenario.dataset in ("random", "sonnet") else None
     violations = check_contract(

@@ -1,0 +1,158 @@
+"""The serving gate as users run it: pytest in a subprocess against the simulated engine."""
+
+from __future__ import annotations
+
+import csv
+import socket
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from .helpers import latest_run, make_project, records, summary
+
+FAST = """\
+version: 1
+profiles:
+  sim-fast:
+    endpoint: sim://fast?step_base_ms=8
+    nodes: 2
+    devices_per_node: 4
+    serving:
+      defaults: {dataset: random, warmup: 2, num_prompts: 40}
+      scenarios:
+        - input_len: 64
+          output_len: 16
+          concurrency: 4
+          floors: {output_throughput_per_node: %(floor)s}
+          ceilings: {error_rate: 0.2}
+        - input_len: 32
+          output_len: 8
+          request_rate: 40
+"""
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_passing_run_writes_every_output(pytester):
+    make_project(pytester, FAST % {"floor": 5})
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "--junitxml=junit.xml", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    out = result.stdout.str()
+    assert "SIMULATED" in out and "deepseek: endpoint sim://fast?step_base_ms=8" in out
+    assert "deepseek gate summary" in out and "in64-out16-c4" in out and "PASS" in out
+    data = summary(pytester)
+    assert data["run"]["simulated"] is True and data["run"]["profiles"] == ["sim-fast"]
+    assert set(data["run"]) >= {"id", "started", "plugin_version", "endpoint", "model", "profiles"}
+    closed = next(t for t in data["tests"] if t["scenario"]["mode"] == "closed")
+    assert closed["kind"] == "serving" and closed["verdict"] == "pass" and closed["profile"] == "sim-fast"
+    assert closed["scenario"]["input_len"] == 64 and closed["scenario"]["concurrency"] == 4
+    metrics = closed["metrics"]
+    assert metrics["completed"] == 40 and metrics["failed"] == 0
+    assert metrics["output_throughput_per_node"] == pytest.approx(metrics["output_throughput"] / 2)
+    assert set(metrics["ttft_ms"]) == {"mean", "p50", "p90", "p95", "p99"}
+    check = closed["checks"][0]
+    assert check["metric"] == "output_throughput_per_node" and check["op"] == ">=" and check["verdict"] == "pass"
+    assert check["low"] <= check["value"] <= check["high"]
+    run = latest_run(pytester)
+    rows = list(csv.DictReader((run / "test_result.csv").open()))
+    assert len(rows) == 2 and {r["verdict"] for r in rows} == {"pass"}
+    recs = records(pytester)
+    assert len(recs) == 2 * 40 + 2 * 2 and sum(r["warmup"] for r in recs) == 4
+    assert all(r["prompt_tokens"] in (64, 32) for r in recs)
+    log = (run / "logs").glob("*in64-out16-c4*")
+    assert "Output Throughput: " in next(log).read_text()
+    junit = ET.parse(pytester.path / "junit.xml")
+    props = {p.get("name"): p.get("value") for p in junit.iter("property")}
+    assert props["deepseek.verdict"] == "pass" and props["deepseek.simulated"] == "True"
+
+
+def test_failing_floor_says_expected_measured_and_where(pytester):
+    make_project(pytester, FAST % {"floor": 10_000_000})
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "output_throughput_per_node >= 10000000" in out
+    assert "FAIL" in out and "records: " in out and "records.jsonl" in out
+    assert "Traceback" not in out
+    assert summary(pytester)["tests"][0]["verdict"] in ("fail", "pass")
+
+
+@pytest.mark.parametrize("xdist_args", [(), ("-n0",), ("-n2",)])
+def test_xdist_off_n0_n2(pytester, xdist_args):
+    make_project(pytester, FAST % {"floor": 5})
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "-p", "no:cacheprovider", *xdist_args)
+    result.assert_outcomes(passed=2)
+    data = summary(pytester)
+    assert len(data["tests"]) == 2 and {t["verdict"] for t in data["tests"]} == {"pass"}
+    # Perf runs against one endpoint never overlap, even on two workers.
+    spans = {}
+    for rec in records(pytester):
+        lo, hi = spans.get(rec["scenario"], (rec["t_send"], rec["t_end"]))
+        spans[rec["scenario"]] = (min(lo, rec["t_send"]), max(hi, rec["t_end"]))
+    (a0, a1), (b0, b1) = spans.values()
+    assert a1 <= b0 or b1 <= a0
+
+
+def test_unreachable_endpoint_is_one_clear_error(pytester):
+    make_project(pytester, FAST % {"floor": 5})
+    port = closed_port()
+    result = pytester.runpytest_subprocess(f"--endpoint=http://127.0.0.1:{port}/v1", "--profile=sim-fast",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert f"127.0.0.1:{port}/v1 is not usable" in err
+    assert "passed" not in result.stdout.str()
+
+
+def test_unknown_model_lists_available_models(pytester):
+    make_project(pytester, FAST % {"floor": 5})
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "--model=deepseek-ai/DeepSeek-V9",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "available models: deepseek-ai/DeepSeek-V3" in result.stderr.str()
+
+
+def test_malformed_thresholds_names_the_line(pytester):
+    make_project(pytester, (FAST % {"floor": 5}).replace("concurrency: 4", "concurency: 4"))
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "thresholds.yaml:12: profiles.sim-fast.serving.scenarios[0].concurency: unknown key" in err
+    assert "did you mean 'concurrency'?" in err
+
+
+def test_bad_option_value_is_a_usage_error(pytester):
+    make_project(pytester, FAST % {"floor": 5})
+    result = pytester.runpytest_subprocess("--api=grpc", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--api must be completions or chat" in result.stderr.str()
+
+
+def test_adhoc_grid_makes_one_test_per_cell(pytester):
+    make_project(pytester, FAST % {"floor": 5})
+    result = pytester.runpytest_subprocess(
+        "--endpoint=sim://fast?step_base_ms=8", "--profile=sim-fast", "--input-len=32,48", "--output-len=8",
+        "--concurrency=2", "--num-prompts=6", "--warmup=0", "-v", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_serving?sim-fast:in32-out8-c2?*PASSED*",
+                                 "*test_serving?sim-fast:in48-out8-c2?*PASSED*"])
+    assert summary(pytester)["run"]["overrides"]["concurrency"] == [2]
+
+
+def test_server_errors_mid_run_are_recorded_not_a_crash(pytester):
+    make_project(pytester, FAST % {"floor": 5})
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8&fail_every=4&fail_midstream_every=5",
+                                           "--profile=sim-fast", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert "ERROR" in out and "of 40 requests failed" in out and "budget 1.00%" in out
+    closed = next(t for t in summary(pytester)["tests"] if t["scenario"]["mode"] == "closed")
+    assert closed["verdict"] == "error" and closed["metrics"]["failed"] > 0
+    assert closed["metrics"]["completed"] + closed["metrics"]["failed"] == 40
+    assert sum(closed["metrics"]["failed_by_kind"].values()) == closed["metrics"]["failed"]

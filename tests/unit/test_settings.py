@@ -1,0 +1,62 @@
+"""Option resolution: command line over environment over ini; bad values are clear errors."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from pytest_deepseek.settings import SettingsError, parse_duration, resolve
+
+
+def make(options=None, ini=None, env=None, root=Path("/r")):
+    options = options or {}
+    ini = ini or {}
+    return resolve(lambda n: options.get(n), lambda n: ini.get(n), environ=env or {}, rootdir=root)
+
+
+def test_defaults():
+    s = make()
+    assert s.thresholds == Path("/r/thresholds.yaml")
+    assert s.results_dir == Path("/r/deepseek-results")
+    assert s.endpoint == () and s.api_key is None and not s.early_stop
+
+
+def test_precedence_command_line_then_env_then_ini():
+    assert make({"model": "cli"}, {"deepseek_model": "ini"}).model == "cli"
+    assert make({}, {"deepseek_model": "ini"}).model == "ini"
+    assert make({}, {"deepseek_endpoint": ["http://ini/v1"]}, {"DEEPSEEK_ENDPOINT": "http://env/v1"}).endpoint == ("http://env/v1",)
+    assert make({"endpoint": ["sim://x"]}, {}, {"DEEPSEEK_ENDPOINT": "http://env/v1"}).endpoint == ("sim://x",)
+
+
+def test_api_key_from_environment_never_from_ini():
+    assert make(env={"OPENAI_API_KEY": "sk-o"}).api_key == "sk-o"
+    assert make(env={"DEEPSEEK_API_KEY": "sk-d", "OPENAI_API_KEY": "sk-o"}).api_key == "sk-d"
+    assert make({"api_key": "sk-cli"}, env={"DEEPSEEK_API_KEY": "sk-d"}).api_key == "sk-cli"
+
+
+def test_grid_lists():
+    s = make({"input_len": ["256,512"], "output_len": ["128", "512,1024"], "request_rate": ["1.5,inf"]})
+    assert s.input_len == (256, 512) and s.output_len == (128, 512, 1024)
+    assert s.request_rate[0] == 1.5 and math.isinf(s.request_rate[1])
+    assert s.adhoc_grid
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"api": "grpc"}, "--api must be completions or chat"),
+        ({"input_len": ["12,x"]}, "--input-len"),
+        ({"input_len": ["0"]}, "positive"),
+        ({"concurrency": ["4"], "request_rate": ["2"]}, "not both"),
+        ({"nodes": "-2"}, "--nodes must be a positive whole number"),
+        ({"dataset": "wiki"}, "--dataset must be"),
+        ({"follow_timeout": "6 hours"}, "cannot read duration"),
+    ],
+)
+def test_bad_values(options, message):
+    with pytest.raises(SettingsError, match=message):
+        make(options)
+
+
+def test_durations():
+    assert parse_duration("90") == 90 and parse_duration("30m") == 1800 and parse_duration("6h") == 21600
