@@ -1,0 +1,153 @@
+"""Small synchronous calls made once at session start: models, tokenize, health, Prometheus metrics.
+
+Base URL convention: the OpenAI base, ending with `/v1` (`http://127.0.0.1:8000/v1`). Endpoints
+that live at the server root (`/tokenize`, `/health`, `/metrics`) are reached by dropping `/v1`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import httpx
+
+
+class EndpointError(Exception):
+    """The endpoint could not be reached or answered with an HTTP error."""
+
+
+def normalize_base_url(base_url: str) -> str:
+    """`http://h:8000`, `http://h:8000/v1/` or `.../v1/chat/completions` -> `http://h:8000/v1`."""
+    url = base_url.strip().rstrip("/")
+    for endpoint in ("/v1/completions", "/v1/chat/completions"):
+        if url.endswith(endpoint):
+            url = url[: -len(endpoint) + len("/v1")]
+    if not url.endswith("/v1"):
+        url += "/v1"
+    return url
+
+
+def server_root(base_url: str) -> str:
+    """The server root: the normalised base URL without its `/v1`."""
+    return normalize_base_url(base_url)[: -len("/v1")]
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _request(method: str, url: str, *, api_key: str | None, timeout: float, **kwargs: Any) -> httpx.Response:
+    """One request; transport failures become `EndpointError` naming the URL (never the key)."""
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            return client.request(method, url, headers=_headers(api_key), **kwargs)
+    except httpx.TimeoutException as exc:
+        raise EndpointError(f"{method} {url}: timed out after {timeout:g} s ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise EndpointError(f"{method} {url}: unreachable ({type(exc).__name__}: {exc})") from None
+
+
+def _check(response: httpx.Response) -> None:
+    if response.status_code != 200:
+        body = response.text[:300].strip()
+        raise EndpointError(
+            f"{response.request.method} {response.request.url}: HTTP {response.status_code}: {body}"
+        )
+
+
+def list_models(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> list[str]:
+    """Ids of the models served (`GET /v1/models`)."""
+    url = normalize_base_url(base_url) + "/models"
+    response = _request("GET", url, api_key=api_key, timeout=timeout)
+    _check(response)
+    try:
+        return [str(model["id"]) for model in response.json()["data"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EndpointError(f"GET {url}: unexpected answer ({exc}): {response.text[:300]}") from None
+
+
+def tokenize(
+    base_url: str,
+    model: str,
+    text_or_messages: str | list[dict[str, str]] | tuple[dict[str, str], ...],
+    api_key: str | None = None,
+    timeout: float = 10.0,
+) -> int | None:
+    """Prompt length in tokens by the server's own tokenizer (vLLM `POST /tokenize`).
+
+    A string is tokenized as a completions prompt; messages through the chat template with the
+    generation prompt, as the chat endpoint does. Returns None when the server has no such endpoint.
+    """
+    url = server_root(base_url) + "/tokenize"
+    body: dict[str, Any] = {"model": model}
+    if isinstance(text_or_messages, str):
+        body["prompt"] = text_or_messages
+    else:
+        body["messages"] = list(text_or_messages)
+        body["add_generation_prompt"] = True
+    response = _request("POST", url, api_key=api_key, timeout=timeout, json=body)
+    if response.status_code in (404, 405, 501):
+        return None
+    _check(response)
+    try:
+        answer = response.json()
+        count = answer.get("count")
+        return int(count) if count is not None else len(answer["tokens"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EndpointError(f"POST {url}: unexpected answer ({exc}): {response.text[:300]}") from None
+
+
+def health(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> bool:
+    """True when `GET /health` (or, lacking it, `GET /v1/models`) answers 200. Never raises.
+
+    A healthy answer does not prove requests will succeed: send one real request before measuring.
+    """
+    try:
+        response = _request("GET", server_root(base_url) + "/health", api_key=api_key, timeout=timeout)
+        if response.status_code == 404:
+            response = _request("GET", normalize_base_url(base_url) + "/models", api_key=api_key, timeout=timeout)
+    except EndpointError:
+        return False
+    return response.status_code == 200
+
+
+def prometheus_counters(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> dict[str, float]:
+    """Samples of `GET /metrics` as `name{labels}` -> value, plus each bare `name` -> sum of its series."""
+    url = server_root(base_url) + "/metrics"
+    response = _request("GET", url, api_key=api_key, timeout=timeout)
+    _check(response)
+    return parse_prometheus_text(response.text)
+
+
+def parse_prometheus_text(text: str) -> dict[str, float]:
+    """Parse the Prometheus text exposition format (comments and unparsable lines are skipped)."""
+    out: dict[str, float] = {}
+    sums: dict[str, float] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] == "#":
+            continue
+        brace = line.find("{")
+        if brace >= 0:
+            close = line.rfind("}")  # label values may hold `}`; the value part never does
+            if close < brace:
+                continue
+            name = line[:brace].strip()
+            key = line[: close + 1]
+            rest = line[close + 1 :].split()
+        else:
+            parts = line.split()
+            name = key = parts[0]
+            rest = parts[1:]
+        if not rest or not name:
+            continue
+        try:
+            value = float(rest[0])
+        except ValueError:
+            continue
+        out[key] = value
+        if brace >= 0:
+            sums[name] = sums.get(name, 0.0) + (0.0 if math.isnan(value) else value)
+    for name, total in sums.items():
+        out.setdefault(name, total)
+    return out

@@ -1,0 +1,301 @@
+"""Server-sent events: an incremental byte parser and an interpreter of OpenAI stream chunks.
+
+Pure code, no I/O. `SSEParser` turns the bytes of a `text/event-stream` body, cut at arbitrary
+points, into events. `StreamInterpreter` folds the `data` of each event of one OpenAI-compatible
+stream (completions or chat) into what METRICS.md counts: token events and the tokens they carry,
+answer and reasoning text, final usage, finish_reason, `[DONE]`, and failures.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched event: its data (lines joined by `\\n`), type, last event id and retry."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEParser:
+    """Incremental parser: `feed` bytes as they arrive, `finish` at the end of the body.
+
+    Line ends may be `\\n`, `\\r\\n` or `\\r`; they are normalised to `\\n` per read so that the
+    event boundary is always `\\n\\n` and a whole read can be split in C. A `\\r` at the end of a
+    read is a line end already; a `\\n` starting the next read is then its second half and dropped.
+    """
+
+    __slots__ = ("_buf", "_last_id", "_skip_lf", "_started")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._skip_lf = False
+        self._started = False
+        self._last_id: str | None = None
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        """Consume one read; return the events it completed (possibly none)."""
+        if self._skip_lf:
+            self._skip_lf = False
+            if data[:1] == b"\n":
+                data = data[1:]
+        if b"\r" in data:
+            self._skip_lf = data[-1] == 0x0D
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        buf = self._buf + data if self._buf else data
+        if not self._started:
+            if len(buf) < 3 and _BOM.startswith(buf):
+                self._buf = buf  # could still be the start of a byte order mark
+                return []
+            self._started = True
+            if buf.startswith(_BOM):
+                buf = buf[3:]
+        if b"\n\n" not in buf:
+            self._buf = buf
+            return []
+        blocks = buf.split(b"\n\n")
+        self._buf = blocks.pop()
+        parse = self._parse_block
+        events = []
+        for block in blocks:
+            event = parse(block)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def finish(self) -> list[SSEEvent]:
+        """End of body: dispatch a last event that was not followed by a blank line."""
+        buf, self._buf = self._buf, b""
+        self._skip_lf = False
+        if not self._started:
+            buf = buf.removeprefix(_BOM)
+        buf = buf.rstrip(b"\n")
+        if not buf:
+            return []
+        event = self._parse_block(buf)
+        return [] if event is None else [event]
+
+    def _parse_block(self, block: bytes) -> SSEEvent | None:
+        # Fast path: nearly every OpenAI event is one `data:` line.
+        if block[:5] == b"data:" and b"\n" not in block:
+            value = block[5:]
+            if value[:1] == b" ":
+                value = value[1:]
+            return SSEEvent(value.decode("utf-8", "replace"), "message", self._last_id)
+        data: list[bytes] = []
+        event_type = "message"
+        retry: int | None = None
+        for line in block.split(b"\n"):
+            if not line or line[0] == 0x3A:  # blank line or `:` comment
+                continue
+            name, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                data.append(value)
+            elif name == b"event":
+                event_type = value.decode("utf-8", "replace") or "message"
+            elif name == b"id" and b"\x00" not in value:
+                self._last_id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit():
+                retry = int(value)
+        if not data:
+            return None
+        return SSEEvent(b"\n".join(data).decode("utf-8", "replace"), event_type, self._last_id, retry)
+
+
+class TokenEvent(NamedTuple):
+    """What one token event carried: how many tokens, and whether it was reasoning only."""
+
+    tokens: int
+    reasoning: bool
+
+
+_ONE_ANSWER = TokenEvent(1, False)
+_ONE_REASONING = TokenEvent(1, True)
+
+
+class StreamInterpreter:
+    """Folds the events of one OpenAI-compatible stream; one instance per request.
+
+    `feed_event` / `feed_data` / `feed_json` return a `TokenEvent` for a token event and None
+    otherwise. After a failure (`error_kind` set) the stream should be abandoned.
+
+    Tokens per event: 1, unless the server puts usage on every chunk (vLLM's
+    `continuous_usage_stats`), in which case it is the rise of `usage.completion_tokens` (MTP and
+    speculative decoding put several tokens in one chunk). Usage that comes only on the chunk with
+    the finish_reason (transformers serve) is final usage, not per-chunk usage.
+    """
+
+    __slots__ = (
+        "_last_completion",
+        "_last_reasoning",
+        "completion_tokens",
+        "done",
+        "error_detail",
+        "error_kind",
+        "finish_reason",
+        "prompt_tokens",
+        "reasoning_parts",
+        "text_parts",
+        "usage_per_chunk",
+    )
+
+    def __init__(self) -> None:
+        self.text_parts: list[str] = []
+        self.reasoning_parts: list[str] = []
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
+        self.finish_reason: str | None = None
+        self.done = False
+        self.usage_per_chunk = False
+        self.error_kind: str | None = None
+        self.error_detail: str | None = None
+        self._last_completion = 0
+        self._last_reasoning = False
+
+    @property
+    def text(self) -> str:
+        """The answer text so far."""
+        return "".join(self.text_parts)
+
+    @property
+    def reasoning_text(self) -> str:
+        """The reasoning text so far."""
+        return "".join(self.reasoning_parts)
+
+    def feed_event(self, event: SSEEvent) -> TokenEvent | None:
+        """Interpret one SSE event (an `event: error` event is a server error)."""
+        if event.event == "error":
+            self._fail("server_error_event", event.data)
+            return None
+        return self.feed_data(event.data)
+
+    def feed_data(self, data: str) -> TokenEvent | None:
+        """Interpret the data of one event: `[DONE]`, or a JSON chunk."""
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            if data.strip() == "[DONE]":
+                self.done = True
+            else:
+                self._fail("malformed_event", f"not JSON: {data[:200]!r}")
+            return None
+        return self.feed_json(obj)
+
+    def feed_json(self, obj: Any) -> TokenEvent | None:
+        """Interpret one decoded chunk."""
+        if not isinstance(obj, dict):
+            self._fail("malformed_event", f"chunk is not an object: {str(obj)[:200]}")
+            return None
+        error = obj.get("error")
+        if error or obj.get("object") == "error":
+            self._fail("server_error_event", _error_message(error if error else obj))
+            return None
+        choices = obj.get("choices")
+        usage = obj.get("usage")
+        completion: int | None = None
+        if usage is not None:
+            if not isinstance(usage, dict):
+                self._fail("malformed_event", f"usage is not an object: {str(usage)[:200]}")
+                return None
+            prompt = usage.get("prompt_tokens")
+            if isinstance(prompt, int):
+                self.prompt_tokens = prompt
+            completion = usage.get("completion_tokens")
+            if isinstance(completion, int):
+                self.completion_tokens = completion
+            else:
+                completion = None
+        if not choices:
+            if choices is not None and not isinstance(choices, list):
+                self._fail("malformed_event", f"choices is not a list: {str(choices)[:200]}")
+                return None
+            if completion is not None:
+                self._last_completion = completion
+            return None  # usage-only (or empty) chunk: never a token event
+        if not isinstance(choices, list) or not isinstance(choices[0], dict):
+            self._fail("malformed_event", f"bad choices: {str(choices)[:200]}")
+            return None
+        choice = choices[0]
+        finish = choice.get("finish_reason")
+        if finish:
+            self.finish_reason = str(finish)
+
+        answer = False
+        reasoning = False
+        delta = choice.get("delta")
+        if delta is None:
+            text = choice.get("text")
+            if text:
+                if not isinstance(text, str):
+                    self._fail("malformed_event", f"text is not a string: {str(text)[:200]}")
+                    return None
+                self.text_parts.append(text)
+                answer = True
+        elif isinstance(delta, dict):
+            content = delta.get("content")
+            if content:
+                if not isinstance(content, str):
+                    self._fail("malformed_event", f"content is not a string: {str(content)[:200]}")
+                    return None
+                self.text_parts.append(content)
+                answer = True
+            thought = delta.get("reasoning_content") or delta.get("reasoning")
+            if thought:
+                if not isinstance(thought, str):
+                    self._fail("malformed_event", f"reasoning is not a string: {str(thought)[:200]}")
+                    return None
+                self.reasoning_parts.append(thought)
+                reasoning = True
+            if delta.get("tool_calls"):
+                answer = True
+        else:
+            self._fail("malformed_event", f"delta is not an object: {str(delta)[:200]}")
+            return None
+
+        rise = 0
+        if completion is not None:
+            if not self.usage_per_chunk and not finish:
+                self.usage_per_chunk = True  # usage on a chunk that is not the last one
+            if self.usage_per_chunk:
+                rise = completion - self._last_completion
+            self._last_completion = completion
+
+        if answer:
+            is_reasoning = False
+        elif reasoning:
+            is_reasoning = True
+        elif rise > 0:
+            # Tokens with no text yet (e.g. half of a UTF-8 character): same channel as before.
+            is_reasoning = self._last_reasoning
+        else:
+            return None
+        self._last_reasoning = is_reasoning
+        if rise <= 1:
+            return _ONE_REASONING if is_reasoning else _ONE_ANSWER
+        return TokenEvent(rise, is_reasoning)
+
+    def _fail(self, kind: str, detail: str) -> None:
+        if self.error_kind is None:
+            self.error_kind = kind
+            self.error_detail = detail[:500]
+
+
+def _error_message(error: Any) -> str:
+    if isinstance(error, dict):
+        message = error.get("message")
+        if message:
+            code = error.get("code") or error.get("type")
+            return f"{code}: {message}" if code else str(message)
+        return json.dumps(error)[:500]
+    return str(error)[:500]
