@@ -29,14 +29,15 @@ def _state(config: pytest.Config) -> RunState:
 
 @dataclass(frozen=True)
 class TrainingCase:
-    """One parametrized training test: a profile and one of its `training:` entries."""
+    """One parametrized training test: a profile, one of its `training:` entries, and an aspect."""
 
     profile: Profile
     entry: dict[str, Any]
+    aspect: str  # convergence | speed
 
     @property
     def id(self) -> str:
-        return f"{self.profile.name}:{self.entry.get('name', 'training')}"
+        return f"{self.profile.name}:{self.entry.get('name', 'training')}:{self.aspect}"
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,11 @@ class AccuracyCase:
 
 
 def training_cases(state: RunState) -> list[TrainingCase]:
-    """The training tests of this run: every `training:` entry of the selected profiles."""
-    return [TrainingCase(p, dict(entry)) for p in state.selected_profiles() for entry in p.training]
+    """The training tests of this run: each `training:` entry of the selected profiles, per aspect."""
+    from .training_gate import aspects_of
+
+    return [TrainingCase(p, dict(entry), aspect) for p in state.selected_profiles() for entry in p.training
+            for aspect in aspects_of(entry)]
 
 
 def accuracy_cases(state: RunState) -> list[AccuracyCase]:
@@ -206,6 +210,55 @@ def serving_run(request: pytest.FixtureRequest, tokenizer: TextTokenizer) -> Cal
             )
         record_result(request.node, outcome.result)
         return outcome
+
+    return run
+
+
+@dataclass
+class TrainingOutcome:
+    """A training test's result (summary.json entry) and verdict."""
+
+    result: dict[str, Any]
+    verdict: str
+
+    def failure_text(self) -> str:
+        from .training_gate import failure_text
+
+        return failure_text(self.result)
+
+
+@pytest.fixture
+def training_run(request: pytest.FixtureRequest) -> Callable[[TrainingCase], TrainingOutcome]:
+    """A function that evaluates a training case (once per entry and run) and records the result."""
+    from . import training_gate
+
+    state = _state(request.config)
+
+    def run(case: TrainingCase) -> TrainingOutcome:
+        settings = state.settings
+        base_dir = settings.thresholds.parent if settings.thresholds is not None else None
+        paths = training_gate.resolve_log_paths(case.entry, settings.training_log, base_dir)
+        folder = state.folder
+
+        def evaluate() -> training_gate.TrainingEvaluation:
+            return training_gate.evaluate(
+                case.entry, paths, follow=settings.follow, timeout_s=settings.follow_timeout,
+                train_cmd=settings.train_cmd, stop_when_decided=settings.stop_when_decided,
+                output_dir=folder.path / "training", progress=_progress_writer(request.config),
+            )
+
+        evaluation = training_gate.evaluate_once(folder, case.profile.name, case.entry, evaluate)
+        checks, verdict = training_gate.split_aspect(evaluation, case.entry, case.aspect)
+        result = {
+            "kind": "training", "profile": case.profile.name, "entry": evaluation.name,
+            "aspect": case.aspect, "scenario_id": f"{evaluation.name}:{case.aspect}",
+            "example": bool(case.entry.get("example")), "simulated": False,
+            "metrics": evaluation.metrics, "checks": checks, "verdict": verdict,
+            "warnings": evaluation.warnings, "paths": evaluation.paths,
+            "log": ", ".join(evaluation.paths),
+        }
+        record_result(request.node, result)
+        return TrainingOutcome(result, verdict)
 
     return run
 

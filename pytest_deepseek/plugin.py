@@ -25,6 +25,7 @@ from .fixtures import (  # noqa: F401  (fixtures are found by name in this modul
     serving_run,
     tokenizer,
     training_case,
+    training_run,
 )
 from .report.collect import RESULT_ATTR, RESULT_KEY, ResultCollector
 from .report.store import new_run_id
@@ -177,7 +178,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize("serving_case", params, ids=[c.id for c in cases], indirect=True)
         if "training_case" in metafunc.fixturenames:
             tcases = training_cases(state)
-            metafunc.parametrize("training_case", tcases, ids=[c.id for c in tcases], indirect=True)
+            tparams = [pytest.param(c, marks=pytest.mark.deepseek_training) for c in tcases]
+            metafunc.parametrize("training_case", tparams, ids=[c.id for c in tcases], indirect=True)
         if "accuracy_case" in metafunc.fixturenames:
             acases = accuracy_cases(state)
             metafunc.parametrize("accuracy_case", acases, ids=[c.id for c in acases], indirect=True)

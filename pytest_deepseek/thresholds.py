@@ -45,7 +45,11 @@ SERVING_METRICS: tuple[str, ...] = (
     "error_rate",
     *(f"{n}.{s}" for n in LATENCY_NAMES for s in LATENCY_STATS),
 )
-TRAINING_DIALECTS = ("auto", "mmengine", "mindformers", "megatron", "hf", "torchtitan", "deepspeed", "jsonl")
+TRAINING_DIALECTS = (
+    "auto", "mmengine", "mindformers", "megatron", "hf", "torchtitan", "deepspeed", "jsonl",
+    # aliases the parsers accept
+    "xtuner", "mindspeed", "megatron-deepspeed", "transformers", "trl", "llamafactory", "llama-factory",
+)
 ACCURACY_BACKENDS = ("opencompass", "evalscope", "lm-eval")
 
 
@@ -254,32 +258,36 @@ _SERVING = Mapping_(
     what="serving section",
 )
 
+_STATISTIC = Text(choices=("raw", "window_mean", "ema"))
 _TRAINING_CONVERGE = Mapping_(
     fields={
         "metric": Text(),
         "below": Number(),
         "within": _POSITIVE_INT,
-        "statistic": Text(choices=("raw", "window_mean", "ema")),
+        "statistic": _STATISTIC,
         "window": _POSITIVE_INT,
         "sustain": _POSITIVE_INT,
         "strict": Flag(),
-        "ema_alpha": Number(minimum=0, maximum=1, exclusive_minimum=True),
     },
     required=("below",),
     what="converge criterion",
 )
 _TRAINING_DIVERGE = Mapping_(
     fields={"metric": Text(), "ratio": Number(minimum=1, exclusive_minimum=True), "after": _NONNEG_INT,
-            "statistic": Text(choices=("raw", "window_mean", "ema")), "window": _POSITIVE_INT},
+            "statistic": _STATISTIC, "window": _POSITIVE_INT},
+    required=("ratio",),
     what="diverge criterion",
 )
 _TRAINING_PLATEAU = Mapping_(
-    fields={"metric": Text(), "epsilon": Number(minimum=0), "patience": _POSITIVE_INT, "window": _POSITIVE_INT},
+    fields={"metric": Text(), "below": Number(), "epsilon": Number(minimum=0), "patience": _POSITIVE_INT,
+            "window": _POSITIVE_INT},
+    required=("patience",),
     what="plateau criterion",
 )
 _TRAINING_FAIL_FAST = Mapping_(
-    fields={"nan": Flag(), "crash": Flag(), "overflow_streak": _POSITIVE_INT, "skipped_iterations": Flag(),
-            "missing_metric": Flag()},
+    fields={"nan": Flag(), "crash": Flag(), "missing_metric": Flag(), "nan_iterations": _NONNEG_INT,
+            "skipped_iterations": Nullable(_NONNEG_INT), "overflow_streak": _NONNEG_INT,
+            "metrics": ListOf(item=Text(), scalar_ok=True)},
     what="fail_fast section",
 )
 _TRAINING_ENTRY = Mapping_(
@@ -287,21 +295,25 @@ _TRAINING_ENTRY = Mapping_(
         "name": Text(),
         "log": AnyOf(options=[Text(), ListOf(item=Text())]),
         "dialect": Text(choices=TRAINING_DIALECTS),
-        "rank": Number(minimum=0, integer=True),
+        "rank": _NONNEG_INT,
         "converge": _TRAINING_CONVERGE,
         "diverge": _TRAINING_DIVERGE,
         "plateau": _TRAINING_PLATEAU,
         "fail_fast": _TRAINING_FAIL_FAST,
         "floors": MapOf(value=_THRESHOLD_VALUE),
         "ceilings": MapOf(value=_THRESHOLD_VALUE),
-        "speed_statistic": Text(choices=("median", "p10", "mean", "aggregate")),
+        "speed_statistic": Text(choices=("median", "mean", "p10", "p50", "p90", "min", "max", "aggregate")),
         "warmup_iters": _NONNEG_INT,
-        "exclude_outliers": Flag(),
+        "outlier_factor": Number(minimum=1),
+        "min_records": _POSITIVE_INT,
         "seq_length": _POSITIVE_INT,
         "global_batch_size": _POSITIVE_INT,
         "devices": _POSITIVE_INT,
-        "sequence_parallel_size": _POSITIVE_INT,
         "batch_size": _POSITIVE_INT,
+        "sequence_parallel_size": _POSITIVE_INT,
+        "cross_checks": Flag(),
+        "cross_check_tolerance": Number(minimum=0, exclusive_minimum=True),
+        "speed_decide_after": Nullable(_POSITIVE_INT),
         "example": Flag(),
         "description": Text(),
     },

@@ -24,6 +24,15 @@ def _num(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _sig(value: Any) -> str:
+    """Six significant digits: training thresholds like 0.0013 need them."""
+    if value is None:
+        return "-"
+    if isinstance(value, (int, float)):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def _stat(metrics: dict[str, Any], name: str, key: str) -> str:
     return _num((metrics.get(name) or {}).get(key), 1)
 
@@ -73,17 +82,20 @@ def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
 def training_table(results: Sequence[dict[str, Any]]) -> Table:
     """One row per training check."""
     table = Table(title="training", title_justify="left", box=box.SIMPLE_HEAD)
-    for header in ("profile", "entry", "check", "statistic", "threshold", "measured", "verdict"):
+    for header in ("profile", "entry", "test", "check", "statistic", "threshold", "measured", "verdict"):
         table.add_column(header)
     for result in results:
+        entry = str(result.get("entry") or "-") + (" (example)" if result.get("example") else "")
         for check in result.get("checks") or [{}]:
+            threshold = check.get("threshold")
             table.add_row(
                 str(result.get("profile") or "-"),
-                str(result.get("entry") or result.get("scenario_id") or "-"),
+                entry,
+                str(result.get("aspect") or "-"),
                 str(check.get("name") or check.get("metric") or "-"),
                 str(check.get("statistic") or "-"),
-                f"{check.get('op', '')} {_num(check.get('threshold'), 4)}".strip(),
-                _num(check.get("value"), 4),
+                f"{check.get('op', '')} {_sig(threshold)}" if threshold is not None else "-",
+                _sig(check.get("value")),
                 _verdict_cell(check if check.get("verdict") else result),
             )
     return table

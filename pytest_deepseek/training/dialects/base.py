@@ -1,0 +1,63 @@
+"""What every dialect parser shares: the record sink, corrupt-line accounting, stamps."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..normalise import StampParser
+from ..records import Event, Record
+
+MAX_CORRUPT_EXAMPLES = 5
+
+
+class Parser:
+    """Base of the dialect parsers: feed normalised lines, collect records.
+
+    Subclasses implement ``feed`` (one line; return True when it was a record line) and may
+    override ``finish`` (flush a half-built record) and ``feed_whole`` (whole-file formats).
+    """
+
+    name: ClassVar[str] = ""
+    units: ClassVar[dict[str, str]] = {}
+    # the rank that owns the loss when several ranks wrote: "first" or "last"
+    owner: ClassVar[str] = "first"
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.events: list[Event] = []
+        self.corrupt = 0
+        self.corrupt_examples: list[str] = []
+        self.info: dict[str, float] = {}
+        self.warnings: list[str] = []
+        self.stamps = StampParser()
+        self.file = ""
+        self.file_rank: int | None = None
+
+    def start_file(self, file: str, rank: int | None) -> None:
+        """Begin a new source file (flushing anything pending from the previous one)."""
+        self.finish()
+        self.file = file
+        self.file_rank = rank
+
+    def feed(self, text: str, rank: int | None, lineno: int) -> bool:
+        """Consume one normalised line; True when it carried a record."""
+        raise NotImplementedError
+
+    def feed_whole(self, text: str) -> bool:
+        """Consume a whole file at once; False when the format is line based."""
+        return False
+
+    def finish(self) -> None:
+        """Flush state held across lines."""
+
+    def bad(self, lineno: int, text: str, why: str) -> None:
+        """Count a corrupt line and keep a few examples for the report."""
+        self.corrupt += 1
+        if len(self.corrupt_examples) < MAX_CORRUPT_EXAMPLES:
+            self.corrupt_examples.append(f"{self.file}:{lineno}: {why}: {text[:200]}")
+
+    def emit(self, iteration: int, metrics: dict[str, float], rank: int | None, lineno: int,
+             line: str, time: float | None = None, epoch: int | None = None) -> None:
+        """Append a record, the line's rank winning over the file's."""
+        self.records.append(Record(iteration, metrics, self.file_rank if rank is None else rank,
+                                   time, self.file, lineno, line, epoch))
