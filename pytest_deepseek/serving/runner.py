@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,27 +120,25 @@ def build_requests(scenario: Scenario, target: ServingTarget, tokenizer: TextTok
 
 
 class RecordWriter:
-    """Appends records to records.jsonl as they finish (whole lines, flushed in small batches)."""
+    """Appends each record to records.jsonl as it finishes: one write() per record, no buffering,
+    so a killed run keeps every request it completed."""
 
     def __init__(self, folder: RunFolder, nodeid: str, scenario_id: str) -> None:
-        self.folder = folder
         self.nodeid = nodeid
         self.scenario_id = scenario_id
-        self._pending: list[str] = []
-        self._last_flush = time.monotonic()
+        folder.path.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(folder.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, record: RequestRecord) -> None:
         line = record.to_json_dict()
         line["nodeid"] = self.nodeid
         line["scenario"] = self.scenario_id
-        self._pending.append(json_line(line))
-        if len(self._pending) >= 64 or time.monotonic() - self._last_flush > 0.5:
-            self.flush()
+        os.write(self._fd, (json_line(line) + "\n").encode("utf-8"))
 
-    def flush(self) -> None:
-        self.folder.append_lines(self.folder.records_path, self._pending)
-        self._pending = []
-        self._last_flush = time.monotonic()
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 class Progress:
@@ -328,7 +327,7 @@ def run_scenario(
     try:
         load = asyncio.run(go())
     finally:
-        writer.flush()
+        writer.close()
     if progress is not None:
         progress(meter.line())
     metrics = compute_run_metrics(load.records, load.timeline, nodes=target.nodes,

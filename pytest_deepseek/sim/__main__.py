@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset value (repeatable), e.g. --set max_num_seqs=8")
     parser.add_argument("--config-json", default=None, help="a whole config as JSON (used by the launcher)")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started this one dies (used by the launcher)")
     return parser
 
 
@@ -45,19 +48,31 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return apply_overrides(config, overrides) if overrides else config
 
 
-async def serve(config: SimConfig, host: str, port: int, truth: Path | None) -> None:
-    """Run until SIGTERM or SIGINT."""
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    # A killed test run must not leave a server behind: when the parent dies we are re-parented.
+    while not stop.is_set():
+        if os.getppid() != parent:
+            stop.set()
+            return
+        await asyncio.sleep(1.0)
+
+
+async def serve(config: SimConfig, host: str, port: int, truth: Path | None, exit_with_parent: bool = False) -> None:
+    """Run until SIGTERM or SIGINT (or, with `exit_with_parent`, until the parent process dies)."""
     server = SimServer(config, truth_path=truth)
     await server.start(host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watchdog = asyncio.ensure_future(_watch_parent(os.getppid(), stop)) if exit_with_parent else None
     print(f"{READY_PREFIX}{server.base_url}", flush=True)
     logging.getLogger("pytest_deepseek.sim").info("preset %s, model %s", config.preset, config.model)
     try:
         await stop.wait()
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         await server.stop()
 
 
@@ -67,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)
-        asyncio.run(serve(config, args.host, args.port, args.truth))
+        asyncio.run(serve(config, args.host, args.port, args.truth, args.exit_with_parent))
     except (SimConfigError, ContentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -119,7 +119,7 @@ def start_sim(url_or_config: str | SimConfig, *, truth_path: Path | None = None,
     child does not become ready within `ready_timeout_s`.
     """
     config = resolve_config(url_or_config)
-    cmd = [sys.executable, "-m", "pytest_deepseek.sim", "--host", "127.0.0.1", "--port", "0",
+    cmd = [sys.executable, "-m", "pytest_deepseek.sim", "--exit-with-parent", "--host", "127.0.0.1", "--port", "0",
            "--config-json", json.dumps(config.to_json_dict())]
     if truth_path is not None:
         cmd += ["--truth", str(truth_path)]

@@ -156,3 +156,44 @@ def test_server_errors_mid_run_are_recorded_not_a_crash(pytester):
     assert closed["verdict"] == "error" and closed["metrics"]["failed"] > 0
     assert closed["metrics"]["completed"] + closed["metrics"]["failed"] == 40
     assert sum(closed["metrics"]["failed_by_kind"].values()) == closed["metrics"]["failed"]
+
+
+def test_a_killed_run_keeps_what_it_measured(pytester):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    make_project(pytester, """\
+version: 1
+profiles:
+  slow:
+    endpoint: sim://deepseek-v3?step_base_ms=10
+    serving:
+      scenarios:
+        - {input_len: 32, output_len: 16, concurrency: 2, num_prompts: 3000}
+""")
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "--endpoint=sim://deepseek-v3?step_base_ms=10",
+                                "-p", "no:cacheprovider"], cwd=pytester.path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    records_file = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = list((pytester.path / "deepseek-results").glob("*/records.jsonl"))
+        if found and found[0].stat().st_size > 0 and len(found[0].read_text().splitlines()) >= 10:
+            records_file = found[0]
+            break
+        time.sleep(0.2)
+    assert records_file is not None, "no records were written while the run was going"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    lines = records_file.read_text().splitlines()
+    assert len(lines) >= 10 and all(line.endswith("}") for line in lines)
+    # The simulator the run started goes away with it (no server left behind on the port).
+    sim_log = next((pytester.path / "deepseek-results").glob("*/sim/sim.log"), None)
+    assert sim_log is not None
+    time.sleep(2.5)
+    leftover = subprocess.run(["pgrep", "-f", f"--truth {sim_log.parent}"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == "", f"simulator still running: {leftover.stdout}"
+    assert os.path.exists(records_file)
