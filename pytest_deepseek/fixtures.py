@@ -263,6 +263,63 @@ def training_run(request: pytest.FixtureRequest) -> Callable[[TrainingCase], Tra
     return run
 
 
+@dataclass
+class AccuracyOutcome:
+    """An accuracy test's result (summary.json entry) and verdict."""
+
+    result: dict[str, Any]
+    verdict: str
+
+    def failure_text(self) -> str:
+        from .accuracy_gate import failure_text
+
+        return failure_text(self.result)
+
+
+@pytest.fixture
+def accuracy_run(request: pytest.FixtureRequest) -> Callable[[AccuracyCase], AccuracyOutcome]:
+    """A function that judges one accuracy dataset (evaluating the profile once per run)."""
+    from . import accuracy_gate
+
+    state = _state(request.config)
+
+    def run(case: AccuracyCase) -> AccuracyOutcome:
+        settings = state.settings
+        base_dir = settings.thresholds.parent if settings.thresholds is not None else None
+        endpoint = state.endpoint
+        folder = state.folder
+
+        def evaluate() -> accuracy_gate.Evaluation:
+            return accuracy_gate.evaluate_profile(
+                case.section,
+                results_override=settings.eval_results,
+                backend_override=settings.eval_backend,
+                endpoint=(endpoint.base_url, endpoint.model, endpoint.simulated) if endpoint else None,
+                api=settings.api or case.profile.api,
+                api_key=settings.api_key,
+                data_dir=settings.eval_data,
+                opencompass_python=settings.opencompass_python,
+                limit=settings.eval_limit,
+                tokenizer_path=settings.tokenizer or case.profile.tokenizer,
+                work_dir=folder.path / "accuracy" / case.profile.name,
+                base_dir=base_dir,
+            )
+
+        evaluation = accuracy_gate.evaluate_once(folder, case.profile.name, evaluate)
+        judged = accuracy_gate.judge_dataset(case.dataset, evaluation, confidence=case.profile.confidence,
+                                             base_dir=base_dir)
+        result = {
+            "kind": "accuracy", "profile": case.profile.name, "dataset": case.dataset["name"],
+            "scenario_id": case.dataset["name"], "backend": evaluation.backend,
+            "simulated": evaluation.simulated, "example": bool(case.section.get("example")),
+            "results_dir": evaluation.results_dir, "log": evaluation.results_dir, **judged,
+        }
+        record_result(request.node, result)
+        return AccuracyOutcome(result, str(judged["verdict"]))
+
+    return run
+
+
 def require_pass(outcome: Any) -> None:
     """Fail the test (without the plugin's traceback) unless the outcome's verdict is pass."""
     if outcome.verdict != "pass":

@@ -17,6 +17,7 @@ import pytest
 from .endpoint import EndpointInfo, EndpointSetupError, SimHandle, probe_endpoint
 from .fixtures import (  # noqa: F401  (fixtures are found by name in this module)
     accuracy_case,
+    accuracy_run,
     deepseek_endpoint,
     deepseek_profiles,
     deepseek_results,
@@ -182,7 +183,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize("training_case", tparams, ids=[c.id for c in tcases], indirect=True)
         if "accuracy_case" in metafunc.fixturenames:
             acases = accuracy_cases(state)
-            metafunc.parametrize("accuracy_case", acases, ids=[c.id for c in acases], indirect=True)
+            aparams = [pytest.param(c, marks=pytest.mark.deepseek_accuracy) for c in acases]
+            metafunc.parametrize("accuracy_case", aparams, ids=[c.id for c in acases], indirect=True)
     except ThresholdsError as exc:
         raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
 

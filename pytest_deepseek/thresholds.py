@@ -330,10 +330,11 @@ _ACCURACY_DATASET = Mapping_(
         "reference": Number(minimum=0, maximum=100),
         "tolerance": Number(minimum=0, maximum=100),
         "reference_results": Text(),
-        "reference_n": _POSITIVE_INT,
-        "reference_spread": Number(minimum=0),
+        "spread": Number(minimum=0, exclusive_minimum=True),
         "expected_items": _POSITIVE_INT,
         "version": Text(),
+        "config_hash": Text(),
+        "confidence": _CONFIDENCE,
         "description": Text(),
     },
     required=("name",),
@@ -342,8 +343,9 @@ _ACCURACY_DATASET = Mapping_(
 
 
 def _check_accuracy_dataset(values: dict[str, Any], path: tuple[str | int, ...]) -> None:
-    if "min" not in values and "reference" not in values:
-        raise SchemaError(path, f"dataset {values.get('name')!r} needs min: or reference: (with tolerance:)")
+    if "min" not in values and "reference" not in values and "reference_results" not in values:
+        raise SchemaError(path, f"dataset {values.get('name')!r} needs min:, or reference: (with tolerance:), "
+                                "or reference_results:")
     if "tolerance" in values and "reference" not in values:
         raise SchemaError(path, "tolerance: goes with reference:")
 
@@ -355,16 +357,17 @@ _ACCURACY = Mapping_(
         "backend": Text(choices=ACCURACY_BACKENDS),
         "datasets": ListOf(item=_ACCURACY_DATASET, min_items=1),
         "generation": Mapping_(
-            fields={"temperature": Number(minimum=0), "top_p": Number(minimum=0, maximum=1),
-                    "max_tokens": _POSITIVE_INT, "repeats": _POSITIVE_INT, "seed": _NONNEG_INT},
+            fields={"temperature": Number(minimum=0, maximum=2), "top_p": Number(minimum=0, maximum=1),
+                    "max_tokens": _POSITIVE_INT, "repeats": _POSITIVE_INT, "seed": _NONNEG_INT,
+                    "concurrency": _POSITIVE_INT, "timeout_s": Number(minimum=0), "retries": _NONNEG_INT},
             what="generation settings",
         ),
+        "endpoint": Text(),
         "data": Text(),
         "results": Text(),
         "limit": _POSITIVE_INT,
-        "batch_size": _POSITIVE_INT,
-        "reasoning": Text(choices=("none", "think", "auto")),
         "example": Flag(),
+        "description": Text(),
     },
     required=("backend", "datasets"),
     what="accuracy section",

@@ -103,7 +103,9 @@ def training_table(results: Sequence[dict[str, Any]]) -> Table:
 
 def accuracy_table(results: Sequence[dict[str, Any]]) -> Table:
     """One row per dataset, as OpenCompass's summary table plus reference and verdict."""
-    table = Table(title="accuracy", title_justify="left", box=box.SIMPLE_HEAD)
+    simulated = any(r.get("simulated") for r in results)
+    title = "accuracy" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for header in ("profile", "dataset", "version", "metric", "mode", "score", "n", "reference", "verdict"):
         table.add_column(header)
     for result in results:
@@ -111,15 +113,20 @@ def accuracy_table(results: Sequence[dict[str, Any]]) -> Table:
         table.add_row(
             str(result.get("profile") or "-"),
             str(result.get("dataset") or result.get("scenario_id") or "-"),
-            str(metrics.get("version") or "-"),
+            str(metrics.get("config_version") or "-"),
             str(metrics.get("metric") or "-"),
             str(metrics.get("mode") or "gen"),
             _num(metrics.get("score")),
             str(metrics.get("n", "-")),
-            _num(metrics.get("reference")) if metrics.get("reference") is not None else _min_text(result),
+            _reference_text(metrics) if metrics.get("reference") is not None else _min_text(result),
             _verdict_cell(result),
         )
     return table
+
+
+def _reference_text(metrics: dict[str, Any]) -> str:
+    tolerance = metrics.get("tolerance")
+    return f"{_num(metrics.get('reference'))}" + (f" ± {_num(tolerance)}" if tolerance is not None else "")
 
 
 def _min_text(result: dict[str, Any]) -> str:

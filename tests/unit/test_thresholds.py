@@ -83,7 +83,7 @@ def test_good_file_resolves_profiles_and_scenarios():
         ("version: 1\nprofiles:\n  a:\n    api: chatt\n", ":4: profiles.a.api: 'chatt' is not one of completions, chat (did you mean 'chat'?)"),
         (
             "version: 1\nprofiles:\n  a:\n    accuracy:\n      backend: opencompass\n      datasets:\n        - {name: x}\n",
-            ":7: profiles.a.accuracy.datasets[0]: dataset 'x' needs min: or reference:",
+            ":7: profiles.a.accuracy.datasets[0]: dataset 'x' needs min:, or reference: (with tolerance:), or reference_results:",
         ),
         ("version: 1\nprofiles:\n  a:\n    nodes: [1\n", ": not valid YAML"),
         ("version: 1\nprofiles:\n  a: {}\n  a: {}\n", ":4: not valid YAML: duplicate key 'a'"),
