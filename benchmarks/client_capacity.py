@@ -20,6 +20,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pytest_deepseek.serving.client import make_http_client, send_request
@@ -54,8 +55,9 @@ async def measure(base_url: str, model: str, concurrency: int, seconds: float, o
     specs = [RequestSpec(index=i, api="completions", model=model, prompt="hello " * 16, max_tokens=output_len)
              for i in range(100_000)]
     async with make_http_client(base_url, concurrency=concurrency, api_key=None, timeout_s=60) as http:
-        async def send(spec: RequestSpec, t_queued: int) -> RequestRecord:
-            return await send_request(http, spec, request_id=f"cap-{spec.index}", t_queued=t_queued)
+        async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
+            return await send_request(http, spec, request_id=f"cap-{spec.index}", t_queued=t_queued,
+                                      on_start=on_start)
 
         runner = LoadRunner(send, LoadShape(mode="closed", concurrency=concurrency, duration_s=seconds))
         cpu0 = time.process_time()

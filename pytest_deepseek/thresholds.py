@@ -82,6 +82,7 @@ class Scenario:
     early_stop: bool = False
     allow_inconclusive: bool = False
     timeout_s: float = 600.0
+    min_batch_s: float | None = None  # shortest throughput batch (None: 30 s real, 0 simulated)
     seed: int = 0
     floors: Mapping[str, float] = field(default_factory=dict)
     ceilings: Mapping[str, float] = field(default_factory=dict)
@@ -228,6 +229,7 @@ _SCENARIO_FIELDS: dict[str, Spec] = {
     "early_stop": Flag(),
     "allow_inconclusive": Flag(),
     "timeout_s": Number(minimum=0, exclusive_minimum=True),
+    "min_batch_s": Nullable(Number(minimum=0)),
     "seed": _NONNEG_INT,
     "floors": MapOf(value=_THRESHOLD_VALUE, key_check=_metric_key(SERVING_METRICS)),
     "ceilings": MapOf(value=_THRESHOLD_VALUE, key_check=_metric_key(SERVING_METRICS)),

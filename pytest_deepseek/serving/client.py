@@ -128,10 +128,13 @@ async def send_request(
     count_tokens: Callable[[str], int] | None = None,
     continuous_usage: bool = False,
     deadline_s: float | None = None,
+    on_start: Callable[[RequestRecord], None] | None = None,
 ) -> RequestRecord:
     """Send `spec` on `http` (from `make_http_client`), read its stream, return the record.
 
     `deadline_s`, when given, bounds the whole request (on top of the client's per-read timeout).
+    `on_start` receives the record as soon as it exists; it is filled in place while the stream is
+    read, which lets an interim look count the tokens of requests still in flight.
     Never raises except `asyncio.CancelledError`, which is let through so callers can stop a run.
     """
     record = RequestRecord(
@@ -145,6 +148,8 @@ async def send_request(
         t_queued=t_queued,
     )
     interp = StreamInterpreter()
+    if on_start is not None:
+        on_start(record)
     try:
         body = json.dumps(build_request_body(spec, continuous_usage=continuous_usage)).encode()
         request = http.build_request(

@@ -8,6 +8,7 @@ delegated to a `send` coroutine (the streaming client), so this module is tested
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 import time
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field
 
 from .records import RequestRecord, RequestSpec, RunTimeline
 
-SendFn = Callable[[RequestSpec, int], Awaitable[RequestRecord]]  # (spec, t_queued) -> record
+# (spec, t_queued, on_start) -> record; `on_start` gets the record while it is being filled.
+SendFn = Callable[[RequestSpec, int, Callable[[RequestRecord], None]], Awaitable[RequestRecord]]
 RecordSink = Callable[[RequestRecord], None]
 StopCheck = Callable[[Sequence[RequestRecord], RunTimeline], bool]
 
@@ -131,6 +133,7 @@ class LoadRunner:
         self.check_every = max(1, check_every)
         self.records: list[RequestRecord] = []
         self.measured: list[RequestRecord] = []
+        self.live: dict[int, RequestRecord] = {}  # measured requests in flight, filled in place
         self._in_flight = 0
         self._changes: list[tuple[int, int]] = []  # (time, requests in flight from then on)
         self._stop = False
@@ -160,11 +163,26 @@ class LoadRunner:
         area += level * (end_ns - previous) if previous < end_ns else 0.0
         return area / (end_ns - start_ns)
 
+    def _started(self, record: RequestRecord) -> None:
+        if not record.warmup:
+            self.live[record.index] = record
+
+    def in_flight_snapshot(self) -> list[RequestRecord]:
+        """Copies of the requests still in flight, as an interim look must count them: not completed,
+        not failed (`success=False`, no error kind), with the token events seen so far."""
+        return [
+            dataclasses.replace(r, event_times=list(r.event_times), event_tokens=list(r.event_tokens),
+                                event_reasoning=list(r.event_reasoning), success=False, error_kind=None,
+                                completion_tokens=None, t_end=None)
+            for r in list(self.live.values()) if r.t_send
+        ]
+
     async def _one(self, spec: RequestSpec, t_queued: int) -> RequestRecord:
         measured = not spec.warmup
         if measured:
             self._track(+1)
-        record = await self.send(spec, t_queued)
+        record = await self.send(spec, t_queued, self._started)
+        self.live.pop(record.index, None)
         if measured:
             self._track(-1)
             if not self.timeline.t_start or record.t_send < self.timeline.t_start:
@@ -175,7 +193,7 @@ class LoadRunner:
         if self.on_record is not None:
             self.on_record(record)
         if measured and self.should_stop is not None and len(self.measured) % self.check_every == 0:
-            if self.should_stop(self.measured, self.timeline):
+            if self.should_stop(self.measured + self.in_flight_snapshot(), self.timeline):
                 self.stopped_early = True
                 self._stop = True
         return record
@@ -311,12 +329,13 @@ class LoadRunner:
         concurrency = self.shape.concurrency or 1
         sent = 0
 
-        async def marking_send(spec: RequestSpec, t_queued: int) -> RequestRecord:
+        async def marking_send(spec: RequestSpec, t_queued: int,
+                               on_start: Callable[[RequestRecord], None]) -> RequestRecord:
             nonlocal sent
             sent += 1
             if sent == concurrency and self.timeline.t_load_reached is None:
                 # perf_counter right before handing over: the client stamps t_send a moment later.
                 self.timeline.t_load_reached = time.perf_counter_ns()
-            return await original(spec, t_queued)
+            return await original(spec, t_queued, on_start)
 
         self.send = marking_send

@@ -210,6 +210,14 @@ def _pool_size(scenario: Scenario, measured: int) -> int:
     return scenario.concurrency or 1
 
 
+def min_batch_seconds(scenario: Scenario, target: ServingTarget) -> float:
+    """Shortest throughput batch: the scenario's, else 0 for the simulator (no slow drifts to
+    capture), else the checks' default (30 s) for real servers."""
+    if scenario.min_batch_s is not None:
+        return scenario.min_batch_s
+    return 0.0 if target.simulated else checks_mod.MIN_BATCH_S
+
+
 def _early_stop_fn(scenario: Scenario, target: ServingTarget, looks: int
                    ) -> Callable[[list[RequestRecord], RunTimeline], bool] | None:
     if not scenario.early_stop or not (scenario.floors or scenario.ceilings):
@@ -227,7 +235,8 @@ def _early_stop_fn(scenario: Scenario, target: ServingTarget, looks: int
         bucket_s = bucket_seconds(metrics)
         results = checks_mod.evaluate_checks(metrics, bucket_series(records, metrics, bucket_s=bucket_s),
                                              floors=scenario.floors, ceilings=scenario.ceilings,
-                                             confidence=scenario.confidence, looks=looks, bucket_s=bucket_s)
+                                             confidence=scenario.confidence, looks=looks, bucket_s=bucket_s,
+                                             min_batch_s=min_batch_seconds(scenario, target))
         return checks_mod.decided(results)
 
     return should_stop
@@ -315,10 +324,11 @@ def run_scenario(
 
             prefix = f"{folder.run_id}-{scenario_id}"
 
-            async def send(spec: RequestSpec, t_queued: int) -> RequestRecord:
+            async def send(spec: RequestSpec, t_queued: int,
+                           on_start: Callable[[RequestRecord], None]) -> RequestRecord:
                 return await send_request(http, spec, request_id=f"{prefix}-{spec.index}", t_queued=t_queued,
                                           count_tokens=count_tokens if tokenizer is not None else None,
-                                          continuous_usage=scenario.continuous_usage)
+                                          continuous_usage=scenario.continuous_usage, on_start=on_start)
 
             runner = LoadRunner(send, _shape(scenario), on_record=on_record,
                                 should_stop=_early_stop_fn(scenario, target, looks), check_every=check_every)
@@ -336,6 +346,7 @@ def run_scenario(
     check_results = checks_mod.evaluate_checks(
         metrics, bucket_series(load.records, metrics, bucket_s=bucket_s), floors=scenario.floors,
         ceilings=scenario.ceilings, confidence=scenario.confidence, looks=looks, bucket_s=bucket_s,
+        min_batch_s=min_batch_seconds(scenario, target),
     )
     forced = scenario.output_len if scenario.force_output_len and scenario.dataset in ("random", "sonnet") else None
     violations = check_contract(

@@ -31,8 +31,9 @@ def measure(tmp_path, url, *, concurrency, prompts, output_len, mode="closed", r
     with start_sim(url, truth_path=truth_path, log_path=tmp_path / "sim.log") as sim:
         async def go():
             async with make_http_client(sim.base_url, concurrency=concurrency, api_key=None, timeout_s=60) as http:
-                async def send(spec, t_queued):
-                    return await send_request(http, spec, request_id=f"f-{spec.index}", t_queued=t_queued)
+                async def send(spec, t_queued, on_start):
+                    return await send_request(http, spec, request_id=f"f-{spec.index}", t_queued=t_queued,
+                                              on_start=on_start)
 
                 shape = LoadShape(mode=mode, concurrency=concurrency if mode == "closed" else None,
                                   request_rate=rate, max_concurrency=None)

@@ -15,12 +15,14 @@ def specs(n, warmup=0):
 
 
 def fake_send(duration_s=0.02, tokens=4, in_flight=None):
-    async def send(spec, t_queued):
+    async def send(spec, t_queued, on_start=None):
         t_send = time.perf_counter_ns()
         if in_flight is not None:
             in_flight.append(1)
         record = RequestRecord(index=spec.index, request_id=str(spec.index), api="completions", warmup=spec.warmup,
                                t_queued=t_queued, t_send=t_send)
+        if on_start is not None:
+            on_start(record)
         step = duration_s / tokens
         for _ in range(tokens):
             await asyncio.sleep(step)
@@ -87,15 +89,21 @@ def test_batch_mode_reports_batch_latency():
 
 def test_early_stop_ends_the_run():
     calls = []
+    in_flight_seen = []
 
     def should_stop(records, timeline):
-        calls.append(len(records))
-        return len(records) >= 10
+        done = [r for r in records if r.success]
+        calls.append(len(done))
+        # Requests still in flight come along, marked neither completed nor failed.
+        in_flight_seen.append([r for r in records if not r.success])
+        assert all(r.error_kind is None for r in in_flight_seen[-1])
+        return len(done) >= 10
 
     runner = LoadRunner(fake_send(0.01), LoadShape(mode="closed", concurrency=2), should_stop=should_stop, check_every=5)
     result = run(runner, [], specs(100))
     assert result.stopped_early
     assert 10 <= len(result.records) <= 12 and calls[:2] == [5, 10]
+    assert any(in_flight_seen)
 
 
 def test_duration_stop():

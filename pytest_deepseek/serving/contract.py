@@ -1,0 +1,205 @@
+"""The workload contract (METRICS.md): checks that must hold before any figure is trusted.
+
+A violation is an error of the measurement, not a pass or fail of the deployment. Violations
+whose `client_bound` flag is set mean the load generator, not the server, limited the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from pytest_deepseek.serving.records import RequestRecord
+
+# Client health limits. An asyncio client that stalls its event loop delays reading tokens (TTFT
+# and chunk gaps grow) and delays sending (the load it offers falls short).
+MAX_LOOP_LAG_P99_MS = 10.0  # event-loop lag p99 above this distorts per-token timings
+MAX_LOOP_LAG_MAX_MS = 100.0  # a single stall this long shows up in p99 latencies
+MAX_SCHEDULE_LAG_P99_MS = 10.0  # open loop: sends this late no longer follow the schedule
+MIN_CONCURRENCY_RATIO = 0.90  # closed loop: achieved / target concurrency in the steady window
+MIN_RATE_RATIO = 0.95  # open loop: achieved / target request rate
+MAX_CPU_FRACTION = 0.90  # of one core: a saturated single-threaded client cannot keep up
+
+EXAMPLES = 5  # record indices shown per violation
+
+
+@dataclass(frozen=True, slots=True)
+class ClientHealth:
+    """What the load generator measured about itself during the run (None = not measured)."""
+
+    loop_lag_p99_ms: float | None = None
+    loop_lag_max_ms: float | None = None
+    schedule_lag_p99_ms: float | None = None  # open loop only
+    achieved_concurrency: float | None = None
+    target_concurrency: float | None = None
+    achieved_rate: float | None = None  # requests/s
+    target_rate: float | None = None  # requests/s; inf (all at once) is not checked
+    cpu_fraction: float | None = None  # client process CPU time / wall time, in cores
+
+
+@dataclass(frozen=True, slots=True)
+class ContractViolation:
+    """One broken contract term: a stable code, a plain-words message, how many requests (or 1
+    for run-level terms), some example record indices, and whether it marks the run client-bound."""
+
+    code: str
+    message: str
+    count: int
+    examples: tuple[int, ...] = ()
+    client_bound: bool = False
+
+
+def is_client_bound(violations: Sequence[ContractViolation]) -> bool:
+    """True when any violation says the client was the bottleneck."""
+    return any(v.client_bound for v in violations)
+
+
+def _examples(pairs: list[tuple[int, str]]) -> str:
+    return "; ".join(f"request {i}: {t}" for i, t in pairs[:EXAMPLES])
+
+
+def _prompt_terms(ok: list[RequestRecord], input_len: int | None) -> list[ContractViolation]:
+    out: list[ContractViolation] = []
+    checked = 0
+    wrong: list[tuple[int, str]] = []
+    missing: list[int] = []
+    for r in ok:
+        target = input_len if input_len is not None else r.input_len
+        if target is None:
+            continue
+        checked += 1
+        if r.prompt_tokens is None:
+            missing.append(r.index)
+        elif r.prompt_tokens != target:
+            wrong.append((r.index, f"{r.prompt_tokens} prompt tokens instead of {target}"))
+    if wrong:
+        out.append(ContractViolation(
+            "prompt_length",
+            f"{len(wrong)} of {checked} successful requests had a prompt length different from "
+            f"the target ({_examples(wrong)}); the workload is not the one asked for",
+            len(wrong), tuple(i for i, _ in wrong[:EXAMPLES])))
+    if missing:
+        out.append(ContractViolation(
+            "prompt_usage_missing",
+            f"{len(missing)} of {checked} successful requests came back without "
+            f"usage.prompt_tokens, so the prompt length cannot be verified",
+            len(missing), tuple(missing[:EXAMPLES])))
+    return out
+
+
+def _output_terms(ok: list[RequestRecord], forced_output_len: int | None) -> list[ContractViolation]:
+    forced = [r for r in ok if r.forced or forced_output_len is not None]
+    wrong: list[tuple[int, str]] = []
+    checked = 0
+    for r in forced:
+        target = forced_output_len if forced_output_len is not None else r.max_tokens
+        if r.completion_tokens is None or not target:
+            continue
+        checked += 1
+        if r.completion_tokens != target:
+            reason = f", finish_reason {r.finish_reason!r}" if r.finish_reason else ""
+            wrong.append((r.index, f"{r.completion_tokens} output tokens instead of {target}{reason}"))
+    if not wrong:
+        return []
+    return [ContractViolation(
+        "output_length_not_forced",
+        f"server cannot force output length: {len(wrong)} of {checked} requests sent with "
+        f"ignore_eos/min_tokens returned a different completion_tokens ({_examples(wrong)})",
+        len(wrong), tuple(i for i, _ in wrong[:EXAMPLES]))]
+
+
+def _retokenize_terms(ok: list[RequestRecord], retokenized: Mapping[int, int] | None,
+                      tolerance: float) -> list[ContractViolation]:
+    if not retokenized:
+        return []
+    wrong: list[tuple[int, str]] = []
+    checked = 0
+    for r in ok:
+        client = retokenized.get(r.index)
+        if client is None or r.completion_tokens is None or r.approximate:
+            continue
+        checked += 1
+        usage = r.completion_tokens
+        if abs(usage - client) > tolerance * max(usage, 1):
+            wrong.append((r.index, f"usage says {usage}, re-tokenization {client}"))
+    if not wrong:
+        return []
+    return [ContractViolation(
+        "usage_mismatch",
+        f"{len(wrong)} of {checked} requests: server usage.completion_tokens and client "
+        f"re-tokenization differ by more than {tolerance:.1%} ({_examples(wrong)})",
+        len(wrong), tuple(i for i, _ in wrong[:EXAMPLES]))]
+
+
+def _error_terms(measured: list[RequestRecord], budget: float) -> list[ContractViolation]:
+    failed = [r for r in measured if not r.success and r.error_kind is not None]
+    finished = sum(1 for r in measured if r.success) + len(failed)
+    if not finished or len(failed) / finished <= budget:
+        return []
+    kinds: dict[str, int] = {}
+    for r in failed:
+        kinds[r.error_kind or "unknown"] = kinds.get(r.error_kind or "unknown", 0) + 1
+    by_kind = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    return [ContractViolation(
+        "error_budget",
+        f"{len(failed)} of {finished} requests failed ({len(failed) / finished:.2%}, budget "
+        f"{budget:.2%}): {by_kind}",
+        len(failed), tuple(r.index for r in failed[:EXAMPLES]))]
+
+
+def _client_terms(h: ClientHealth) -> list[ContractViolation]:
+    out: list[ContractViolation] = []
+
+    def bound(code: str, message: str) -> None:
+        out.append(ContractViolation(code, f"client-bound: {message}", 1, (), True))
+
+    if h.loop_lag_p99_ms is not None and h.loop_lag_p99_ms > MAX_LOOP_LAG_P99_MS:
+        bound("client_loop_lag", f"event-loop lag p99 {h.loop_lag_p99_ms:.1f} ms exceeds "
+              f"{MAX_LOOP_LAG_P99_MS:g} ms; token timings include client delay")
+    if h.loop_lag_max_ms is not None and h.loop_lag_max_ms > MAX_LOOP_LAG_MAX_MS:
+        bound("client_loop_stall", f"event loop stalled for {h.loop_lag_max_ms:.1f} ms "
+              f"(limit {MAX_LOOP_LAG_MAX_MS:g} ms)")
+    if h.schedule_lag_p99_ms is not None and h.schedule_lag_p99_ms > MAX_SCHEDULE_LAG_P99_MS:
+        bound("client_schedule_lag", f"requests were sent late: schedule lag p99 "
+              f"{h.schedule_lag_p99_ms:.1f} ms exceeds {MAX_SCHEDULE_LAG_P99_MS:g} ms")
+    if (h.achieved_concurrency is not None and h.target_concurrency
+            and h.achieved_concurrency < MIN_CONCURRENCY_RATIO * h.target_concurrency):
+        bound("client_concurrency", f"achieved concurrency {h.achieved_concurrency:.1f} is below "
+              f"{MIN_CONCURRENCY_RATIO:.0%} of the target {h.target_concurrency:g}")
+    if (h.achieved_rate is not None and h.target_rate and h.target_rate != float("inf")
+            and h.achieved_rate < MIN_RATE_RATIO * h.target_rate):
+        bound("client_rate", f"achieved rate {h.achieved_rate:.2f} req/s is below "
+              f"{MIN_RATE_RATIO:.0%} of the target {h.target_rate:g} req/s")
+    if h.cpu_fraction is not None and h.cpu_fraction > MAX_CPU_FRACTION:
+        bound("client_cpu", f"client CPU at {h.cpu_fraction:.0%} of a core (limit "
+              f"{MAX_CPU_FRACTION:.0%}); the client may be the bottleneck")
+    return out
+
+
+def check_contract(
+    records: Sequence[RequestRecord],
+    *,
+    input_len: int | None = None,
+    forced_output_len: int | None = None,
+    retokenized: Mapping[int, int] | None = None,
+    retokenize_tolerance: float = 0.02,
+    error_budget: float = 0.01,
+    client_health: ClientHealth | None = None,
+) -> list[ContractViolation]:
+    """Check the workload contract on the measured (non-warmup) records of a run.
+
+    `input_len` / `forced_output_len` override each record's own target (`input_len`,
+    `max_tokens` when `forced`); None means use the record's. `retokenized` maps a record's
+    `index` to the client's own count of its output tokens; they must agree with
+    usage.completion_tokens within `retokenize_tolerance` (relative). Only successful requests
+    are checked for lengths; the error budget is a fraction of finished requests.
+    """
+    measured = [r for r in records if not r.warmup]
+    ok = [r for r in measured if r.success]
+    out = _prompt_terms(ok, input_len)
+    out += _output_terms(ok, forced_output_len)
+    out += _retokenize_terms(ok, retokenized, retokenize_tolerance)
+    out += _error_terms(measured, error_budget)
+    if client_health is not None:
+        out += _client_terms(client_health)
+    return out

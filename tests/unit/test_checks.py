@@ -1,0 +1,186 @@
+"""Floor and ceiling verdicts: messages, scaling, rules, and a fixed-seed statistical check."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from pytest_deepseek.serving.checks import (
+    CheckResult,
+    decided,
+    evaluate_checks,
+    gateable_metrics,
+    overall_verdict,
+)
+from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
+from pytest_deepseek.serving.records import RequestRecord, RunTimeline
+from pytest_deepseek.serving.synthetic import generate_run
+
+
+@pytest.fixture(scope="module")
+def small_run() -> tuple[list, RunMetrics]:
+    # 400 tok/s over about 200 s: long enough for 5 batches of MIN_BATCH_S.
+    run = generate_run(400.0, seed=21, concurrency=16, num_prompts=2500, mean_output_len=32,
+                       ar_phi=0.95)
+    return run.records, compute_run_metrics(run.records, run.timeline, nodes=2,
+                                            devices_per_node=8)
+
+
+def test_message_format_and_fields(small_run) -> None:
+    records, m = small_run
+    [c] = evaluate_checks(m, bucket_series(records, m),
+                          floors={"output_throughput_per_node": 871.78}, confidence=0.95)
+    assert c.metric == "output_throughput_per_node" and c.op == ">=" and c.threshold == 871.78
+    assert c.value == pytest.approx(m.output_throughput / 2)
+    assert c.low is not None and c.high is not None and c.low < c.high
+    assert re.fullmatch(
+        r"output_throughput_per_node >= 871\.78: measured \d+\.\d\d "
+        r"\(95% lower \d+\.\d\d, upper \d+\.\d\d\) -> (PASS|FAIL|INCONCLUSIVE)( \(.*\))?",
+        c.message), c.message
+    assert "batch means" in c.method
+    # True rate is 200/node; 871.78 is far above it.
+    assert c.verdict == "fail" and c.high < 871.78
+
+
+def test_per_node_and_per_device_scaling(small_run) -> None:
+    records, m = small_run
+    series = bucket_series(records, m)
+    true_node = 200.0
+    res = evaluate_checks(m, series, floors={
+        "output_throughput": 2 * true_node * 0.9,
+        "output_throughput_per_node": true_node * 0.9,
+        "output_throughput_per_device": true_node / 8 * 0.9,
+    }, ceilings={"output_throughput_per_device": true_node / 8 * 1.1})
+    assert [c.verdict for c in res] == ["pass", "pass", "pass", "pass"]
+    total, node, device = res[0], res[1], res[2]
+    assert node.low == pytest.approx(total.low / 2)
+    assert device.low == pytest.approx(total.low / 16)
+
+
+def test_array_buckets_only_serve_output_floors(small_run) -> None:
+    records, m = small_run
+    out = bucket_series(records, m)["output_throughput"]
+    assert evaluate_checks(m, out, floors={"output_throughput": 300})[0].verdict == "pass"
+    with pytest.raises(ValueError, match="input_throughput"):
+        evaluate_checks(m, out, floors={"input_throughput_per_node": 1000})
+
+
+def test_unknown_metric_lists_valid_names(small_run) -> None:
+    _, m = small_run
+    with pytest.raises(ValueError) as err:
+        evaluate_checks(m, None, floors={"output_tput_per_node": 1.0})
+    text = str(err.value)
+    assert "output_tput_per_node" in text and "output_throughput_per_node" in text
+    assert "ttft_ms.p99" in text
+    assert "ttft_ms.p99" in gateable_metrics()
+
+
+def test_latency_ceilings(small_run) -> None:
+    _, m = small_run
+    ttft = m.samples["ttft_ms"]
+    res = evaluate_checks(m, None, ceilings={
+        "ttft_ms.p99": float(ttft.max()) + 1.0,  # nothing over: proven with 3000 samples
+        "tpot_ms.p50": float(np.quantile(m.samples["tpot_ms"], 0.2)),  # clearly above it
+        "e2e_ms.mean": float(m.samples["e2e_ms"].mean()) * 1.2,
+    })
+    assert [c.verdict for c in res] == ["pass", "fail", "pass"]
+    assert "binomial rule" in res[0].method and "0 of 2500 above" in res[0].method
+    assert "Student t" in res[2].method
+    assert res[0].value == pytest.approx(m.ttft_ms.p99)
+
+
+def test_percentile_ceiling_inconclusive_with_few_samples() -> None:
+    recs = [_record(i, ttft_ms=100.0 + i) for i in range(50)]
+    m = compute_run_metrics(recs, _timeline())
+    [c] = evaluate_checks(m, None, ceilings={"ttft_ms.p99": 1000.0})
+    # 50 requests cannot prove a p99 at 95% even with none over (299 needed).
+    assert c.verdict == "inconclusive"
+    assert c.more_needed is not None and c.more_unit == "requests"
+    assert c.more_needed >= 299 - 50
+
+
+def test_error_rate_and_good_fraction() -> None:
+    ok = [_record(i, ttft_ms=100.0) for i in range(990)]
+    bad = [_record(1000 + i, ttft_ms=100.0, error="timeout") for i in range(10)]
+    m = compute_run_metrics(ok + bad, _timeline(), slo={"ttft_ms": 500})
+    assert m.error_rate == pytest.approx(0.01) and m.good_fraction == pytest.approx(0.99)
+    res = {c.metric: c for c in evaluate_checks(
+        m, None, ceilings={"error_rate": 0.05}, floors={"good_fraction": 0.9})}
+    assert res["error_rate"].verdict == "pass" and res["good_fraction"].verdict == "pass"
+    res = evaluate_checks(m, None, ceilings={"error_rate": 0.0})
+    assert res[0].verdict == "fail"
+    res = evaluate_checks(m, None, ceilings={"error_rate": 0.012})
+    assert res[0].verdict == "inconclusive"
+
+
+def test_decided_and_overall_verdict() -> None:
+    def c(v: str) -> CheckResult:
+        return CheckResult("x", ">=", 1.0, 1.0, None, None, v, "", None, "s", 0.95, "")  # type: ignore[arg-type]
+
+    assert decided([c("pass"), c("fail")]) and not decided([c("pass"), c("inconclusive")])
+    assert overall_verdict([c("pass"), c("inconclusive"), c("fail")]) == "fail"
+    assert overall_verdict([c("pass"), c("inconclusive")]) == "inconclusive"
+    assert overall_verdict([c("pass")]) == "pass" and overall_verdict([]) == "pass"
+
+
+def test_looks_tighten_confidence(small_run) -> None:
+    records, m = small_run
+    series = bucket_series(records, m)
+    one = evaluate_checks(m, series, floors={"output_throughput_per_node": 150})[0]
+    many = evaluate_checks(m, series, floors={"output_throughput_per_node": 150}, looks=20)[0]
+    assert many.confidence == pytest.approx(0.9975)
+    assert many.low < one.low and "Bonferroni over 20 looks" in many.method
+
+
+@pytest.mark.parametrize(("factor", "right"), [(0.95, "fail"), (1.05, "pass")])
+def test_verdict_right_in_95_percent_of_synthetic_runs(factor: float, right: str) -> None:
+    floor = 300.0
+    verdicts = []
+    for seed in range(40):
+        run = generate_run(floor * factor, seed=1000 + seed, concurrency=16, num_prompts=3000,
+                           mean_output_len=32, ar_phi=0.95)
+        m = compute_run_metrics(run.records, run.timeline)
+        [c] = evaluate_checks(m, bucket_series(run.records, m),
+                              floors={"output_throughput_per_node": floor}, confidence=0.95)
+        verdicts.append(c.verdict)
+    wrong = "pass" if right == "fail" else "fail"
+    assert verdicts.count(right) >= 38, verdicts
+    assert verdicts.count(wrong) <= 2, verdicts
+
+
+# ---------------------------------------------------------------------------------------------
+
+_BASE = 5_000_000_000
+
+
+def _record(i: int, *, ttft_ms: float, error: str | None = None) -> RequestRecord:
+    send = _BASE + i * 10_000_000
+    first = send + int(ttft_ms * 1e6)
+    times = [first + k * 20_000_000 for k in range(4)]
+    ok = error is None
+    return RequestRecord(
+        index=i, request_id=str(i), api="completions", t_send=send, t_queued=send,
+        t_first_token=first, t_first_answer=first, t_last_token=times[-1], t_end=times[-1],
+        event_times=times, event_tokens=[1] * 4, prompt_tokens=10, completion_tokens=4 if ok else None,
+        success=ok, error_kind=error)
+
+
+def _timeline() -> RunTimeline:
+    return RunTimeline(mode="closed", t_start=_BASE)
+
+
+def test_short_window_needs_min_batch_override() -> None:
+    # 25 s of data: far above the floor, yet 5 batches of 30 s do not fit; an engine without
+    # slow drifts (a simulator) may lower the batch floor and get a decision.
+    run = generate_run(400.0, seed=3, concurrency=16, num_prompts=300, mean_output_len=32,
+                       ar_phi=0.95)
+    m = compute_run_metrics(run.records, run.timeline)
+    series = bucket_series(run.records, m, bucket_s=0.25)
+    [strict] = evaluate_checks(m, series, floors={"output_throughput": 100}, bucket_s=0.25)
+    assert strict.verdict == "inconclusive" and strict.low is None
+    assert strict.more_needed is not None and strict.more_needed >= 150 - m.window_s - 1
+    [relaxed] = evaluate_checks(m, series, floors={"output_throughput": 100}, bucket_s=0.25,
+                                min_batch_s=1.0)
+    assert relaxed.verdict == "pass" and relaxed.low is not None and relaxed.low > 100

@@ -1,0 +1,119 @@
+"""Workload contract checks on hand-built records."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_deepseek.serving.contract import (
+    MAX_LOOP_LAG_P99_MS,
+    ClientHealth,
+    ContractViolation,
+    check_contract,
+    is_client_bound,
+)
+from pytest_deepseek.serving.records import RequestRecord
+
+
+def rec(i: int, *, prompt: int | None = 1024, completion: int | None = 128, forced: bool = True,
+        max_tokens: int = 128, error: str | None = None, warmup: bool = False,
+        finish: str | None = "length") -> RequestRecord:
+    ok = error is None
+    return RequestRecord(
+        index=i, request_id=str(i), api="completions", warmup=warmup, input_len=1024,
+        max_tokens=max_tokens, forced=forced, t_send=1 + i, event_times=[10 + i] if ok else [],
+        event_tokens=[1] if ok else [], prompt_tokens=prompt if ok else None,
+        completion_tokens=completion if ok else None, finish_reason=finish if ok else None,
+        success=ok, error_kind=error)
+
+
+def codes(vs: list[ContractViolation]) -> list[str]:
+    return [v.code for v in vs]
+
+
+def test_clean_run_has_no_violation() -> None:
+    recs = [rec(i) for i in range(100)]
+    assert check_contract(recs, input_len=1024, forced_output_len=128,
+                          retokenized={i: 128 for i in range(100)}, retokenize_tolerance=0.02,
+                          error_budget=0.01, client_health=ClientHealth(
+                              loop_lag_p99_ms=1.0, loop_lag_max_ms=5.0, cpu_fraction=0.3,
+                              achieved_concurrency=63.5, target_concurrency=64)) == []
+
+
+def test_prompt_length_mismatch_counted_with_examples() -> None:
+    recs = [rec(i) for i in range(10)] + [rec(10, prompt=1031), rec(11, prompt=1019)]
+    [v] = check_contract(recs, input_len=1024, forced_output_len=None, retokenized=None,
+                         retokenize_tolerance=0.02, error_budget=0.01, client_health=None)
+    assert v.code == "prompt_length" and v.count == 2 and v.examples == (10, 11)
+    assert "2 of 12" in v.message and "1031 prompt tokens instead of 1024" in v.message
+
+
+def test_prompt_target_from_record_and_missing_usage() -> None:
+    recs = [rec(0), rec(1, prompt=None)]
+    vs = check_contract(recs, input_len=None, forced_output_len=None, retokenized=None,
+                        retokenize_tolerance=0.02, error_budget=0.5, client_health=None)
+    assert codes(vs) == ["prompt_usage_missing"] and vs[0].count == 1
+
+
+def test_server_ignoring_forced_length_is_caught() -> None:
+    recs = [rec(i) for i in range(5)] + [rec(5 + i, completion=87, finish="stop") for i in range(3)]
+    [v] = check_contract(recs, input_len=1024, forced_output_len=None, retokenized=None,
+                         retokenize_tolerance=0.02, error_budget=0.01, client_health=None)
+    assert v.code == "output_length_not_forced" and v.count == 3
+    assert v.message.startswith("server cannot force output length")
+    assert "87 output tokens instead of 128" in v.message and "'stop'" in v.message
+
+
+def test_unforced_requests_are_not_length_checked() -> None:
+    recs = [rec(0, forced=False, completion=40)]
+    assert check_contract(recs, input_len=1024, forced_output_len=None, retokenized=None,
+                          retokenize_tolerance=0.02, error_budget=0.01, client_health=None) == []
+
+
+def test_usage_vs_retokenization_tolerance() -> None:
+    recs = [rec(i) for i in range(4)]
+    retok = {0: 128, 1: 130, 2: 140, 3: 100}  # 1.6% ok, 9.4% and 21.9% off
+    [v] = check_contract(recs, input_len=1024, forced_output_len=128, retokenized=retok,
+                         retokenize_tolerance=0.02, error_budget=0.01, client_health=None)
+    assert v.code == "usage_mismatch" and v.count == 2 and v.examples == (2, 3)
+
+
+def test_error_budget() -> None:
+    recs = [rec(i) for i in range(97)] + [rec(97, error="timeout"), rec(98, error="timeout"),
+                                          rec(99, error="reset")]
+    vs = check_contract(recs, input_len=1024, forced_output_len=128, retokenized=None,
+                        retokenize_tolerance=0.02, error_budget=0.02, client_health=None)
+    assert codes(vs) == ["error_budget"]
+    assert vs[0].count == 3 and "3 of 100" in vs[0].message and "timeout 2" in vs[0].message
+    assert check_contract(recs, input_len=1024, forced_output_len=128, retokenized=None,
+                          retokenize_tolerance=0.02, error_budget=0.03, client_health=None) == []
+
+
+def test_warmup_records_ignored() -> None:
+    recs = [rec(0), rec(1, prompt=5, warmup=True), rec(2, error="timeout", warmup=True)]
+    assert check_contract(recs, input_len=1024, forced_output_len=128, retokenized=None,
+                          retokenize_tolerance=0.02, error_budget=0.0, client_health=None) == []
+
+
+@pytest.mark.parametrize(
+    ("health", "code"),
+    [
+        (ClientHealth(loop_lag_p99_ms=MAX_LOOP_LAG_P99_MS + 5), "client_loop_lag"),
+        (ClientHealth(loop_lag_max_ms=250.0), "client_loop_stall"),
+        (ClientHealth(schedule_lag_p99_ms=40.0), "client_schedule_lag"),
+        (ClientHealth(achieved_concurrency=40.0, target_concurrency=64), "client_concurrency"),
+        (ClientHealth(achieved_rate=8.0, target_rate=10.0), "client_rate"),
+        (ClientHealth(cpu_fraction=0.97), "client_cpu"),
+    ],
+)
+def test_client_bound(health: ClientHealth, code: str) -> None:
+    vs = check_contract([rec(0)], input_len=1024, forced_output_len=128, retokenized=None,
+                        retokenize_tolerance=0.02, error_budget=0.01, client_health=health)
+    assert codes(vs) == [code]
+    assert is_client_bound(vs) and vs[0].message.startswith("client-bound")
+
+
+def test_infinite_target_rate_is_not_a_violation() -> None:
+    vs = check_contract([rec(0)], input_len=1024, forced_output_len=128, retokenized=None,
+                        retokenize_tolerance=0.02, error_budget=0.01,
+                        client_health=ClientHealth(achieved_rate=3.0, target_rate=float("inf")))
+    assert vs == [] and not is_client_bound(vs)

@@ -1,0 +1,208 @@
+"""Statistics helpers against textbook values and exact small cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_deepseek import stats
+
+
+@pytest.mark.parametrize(
+    ("p", "df", "expected"),
+    [
+        (0.975, 1, 12.706),
+        (0.975, 2, 4.303),
+        (0.95, 5, 2.015),
+        (0.975, 10, 2.228),
+        (0.99, 20, 2.528),
+        (0.995, 30, 2.750),
+        (0.95, 120, 1.658),
+        (0.95, 29, 1.699),
+        (0.995, 9, 3.250),
+    ],
+)
+def test_t_quantile_matches_table(p: float, df: int, expected: float) -> None:
+    assert stats.t_quantile(p, df) == pytest.approx(expected, abs=6e-4)
+
+
+def test_t_quantile_symmetry_and_normal_limit() -> None:
+    assert stats.t_quantile(0.05, 7) == pytest.approx(-stats.t_quantile(0.95, 7))
+    assert stats.t_quantile(0.5, 3) == 0.0
+    assert stats.t_quantile(0.95, 1e7) == pytest.approx(1.644854, abs=1e-5)
+    for df in (1, 4, 25):
+        assert stats.t_cdf(stats.t_quantile(0.9, df), df) == pytest.approx(0.9, abs=1e-12)
+
+
+def test_betainc_closed_forms() -> None:
+    assert stats.betainc(2, 3, 0.4) == pytest.approx(0.5248, abs=1e-12)  # P(Bin(4, .4) >= 2)
+    assert stats.betainc(1, 1, 0.3) == pytest.approx(0.3)
+    assert stats.betainc(2.5, 1, 0.6) == pytest.approx(0.6**2.5)
+    assert stats.betainc(3, 7, 0.8) + stats.betainc(7, 3, 0.2) == pytest.approx(1.0)
+
+
+def test_binomial_tails_exact() -> None:
+    assert stats.binom_cdf(3, 10, 0.5) == pytest.approx(176 / 1024, abs=1e-15)
+    assert stats.binom_sf(8, 10, 0.5) == pytest.approx(56 / 1024, abs=1e-15)
+    assert stats.binom_cdf(-1, 10, 0.5) == 0.0 and stats.binom_cdf(10, 10, 0.5) == 1.0
+    # The two tails partition the distribution, also far in the tail of a large n.
+    for k in (0, 5, 80, 100, 130):
+        assert stats.binom_cdf(k, 10_000, 0.01) + stats.binom_sf(k + 1, 10_000, 0.01) == \
+            pytest.approx(1.0, abs=1e-9)  # log-space rounding at n = 10,000
+    # Matches the incomplete beta identity P(X <= k) = I_{1-p}(n - k, k + 1).
+    assert stats.binom_cdf(7, 40, 0.3) == pytest.approx(stats.betainc(33, 8, 0.7), rel=1e-10)
+
+
+def test_clopper_pearson_known_values() -> None:
+    low, high = stats.clopper_pearson(0, 10, 0.95)
+    assert low == 0.0 and high == pytest.approx(1 - 0.05 ** (1 / 10), abs=1e-9)
+    low, high = stats.clopper_pearson(10, 10, 0.95)
+    assert high == 1.0 and low == pytest.approx(0.05 ** (1 / 10), abs=1e-9)
+    # Two-sided 95% for 5/10 = one-sided 97.5% each side.
+    low, high = stats.clopper_pearson(5, 10, 0.975)
+    assert low == pytest.approx(0.187086, abs=1e-6) and high == pytest.approx(0.812914, abs=1e-6)
+
+
+def test_wilson_known_value() -> None:
+    low, high = stats.wilson_interval(5, 10, 0.975)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("p", "confidence", "n"),
+    [(0.99, 0.99, 459), (0.90, 0.99, 44), (0.99, 0.95, 299), (0.95, 0.95, 59), (0.999, 0.99, 4603)],
+)
+def test_min_samples_zero_overs(p: float, confidence: float, n: int) -> None:
+    assert stats.min_samples_for_percentile(p, confidence) == n
+    assert stats.percentile_proven_at_most(n, 0, p, confidence)
+    assert not stats.percentile_proven_at_most(n - 1, 0, p, confidence)
+
+
+def test_min_samples_with_overs() -> None:
+    n = stats.min_samples_for_percentile(0.99, 0.99, over=1)
+    assert stats.percentile_proven_at_most(n, 1, 0.99, 0.99)
+    assert not stats.percentile_proven_at_most(n - 1, 1, 0.99, 0.99)
+    assert n == 662  # P(Bin(662, .01) <= 1) just below 1%
+
+
+def test_quantile_bounds_match_count_rule() -> None:
+    # The upper order-statistic bound X_(j) and the "k over the limit" rule are the same test.
+    n, p, c = 2048, 0.90, 0.99
+    low_rank, high_rank = stats.quantile_bound_ranks(n, p, c)
+    allowed = n - high_rank
+    assert stats.percentile_proven_at_most(n, allowed, p, c)
+    assert not stats.percentile_proven_at_most(n, allowed + 1, p, c)
+    assert low_rank < round(n * p) < high_rank
+    assert stats.quantile_bound_ranks(100, 0.5, 0.95) == (42, 59)  # median, known ranks
+
+
+def test_percentile_decision_pass_fail_inconclusive() -> None:
+    x = np.arange(1, 1001, dtype=float)  # 1..1000 ms
+    d = stats.percentile_decision(x, 0.99, 1000.0, "<=", 0.95)
+    assert d.verdict == "pass" and d.estimate == pytest.approx(990.01)
+    d = stats.percentile_decision(x, 0.99, 995.0, "<=", 0.95)  # 5 of 1000 over: not enough proof
+    assert d.verdict == "inconclusive" and d.more_needed is not None and d.more_needed > 0
+    d = stats.percentile_decision(x, 0.99, 960.0, "<=", 0.95)  # 40 over: p99 is above
+    assert d.verdict == "fail"
+    assert d.low is not None and d.low > 960.0
+    d = stats.percentile_decision(x, 0.5, 400.0, ">=", 0.95)  # floor on the median
+    assert d.verdict == "pass"
+
+
+def test_mcnemar_and_binomial_se() -> None:
+    assert stats.mcnemar_one_sided(10, 2) == pytest.approx(79 / 4096)
+    assert stats.mcnemar_one_sided(0, 0) == 1.0
+    assert stats.mcnemar_one_sided(3, 3) > 0.5
+    assert stats.binomial_se(0.5, 100) == pytest.approx(0.05)
+    with pytest.raises(ValueError):
+        stats.binomial_se(50.0, 100)
+
+
+def test_proportion_decision_and_zero_ceiling() -> None:
+    assert stats.proportion_decision(2, 1000, 0.01, "<=", 0.95).verdict == "pass"
+    assert stats.proportion_decision(30, 1000, 0.01, "<=", 0.95).verdict == "fail"
+    d = stats.proportion_decision(8, 1000, 0.01, "<=", 0.95)
+    assert d.verdict == "inconclusive" and d.more_needed is not None
+    assert stats.proportion_decision(0, 50, 0.0, "<=", 0.95).verdict == "pass"
+    zero = stats.proportion_decision(1, 5000, 0.0, "<=", 0.95)
+    assert zero.verdict == "fail" and "observed count" in zero.method
+    assert stats.proportion_decision(0, 0, 0.01, "<=", 0.95).verdict == "inconclusive"
+
+
+def test_mean_decision() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(100.0, 10.0, 400)
+    assert stats.mean_decision(x, 110.0, "<=", 0.95).verdict == "pass"
+    assert stats.mean_decision(x, 90.0, "<=", 0.95).verdict == "fail"
+    d = stats.mean_decision(x, float(x.mean()) + 0.1, "<=", 0.95)
+    assert d.verdict == "inconclusive" and d.more_needed is not None
+    half = stats.t_quantile(0.95, 399) * x.std(ddof=1) / math.sqrt(400)
+    assert d.high == pytest.approx(x.mean() + half)
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float) -> np.ndarray:
+    e = rng.normal(size=n)
+    x = np.empty(n)
+    prev = rng.normal() / math.sqrt(1 - phi * phi)
+    for i in range(n):
+        prev = phi * prev + e[i]
+        x[i] = prev
+    return x
+
+
+def test_autocorr_time_and_batch_plan() -> None:
+    rng = np.random.default_rng(1)
+    tau, ok = stats.autocorr_time(rng.normal(size=4000))
+    assert ok and tau == pytest.approx(1.0, abs=0.3)
+    tau, ok = stats.autocorr_time(_ar1(rng, 20_000, 0.9))
+    assert ok and tau == pytest.approx(19.0, rel=0.2)  # (1 + phi) / (1 - phi)
+    # Batches span >= 6 tau, never more than 30 of them, and never shorter than min_batch.
+    assert stats.batch_plan(600, 19.0) == (5, 120)  # 114 -> 5 batches, grown to use all data
+    assert stats.batch_plan(3000, 1.0) == (30, 100)
+    assert stats.batch_plan(300, 1.0, min_batch=30) == (10, 30)
+    assert stats.batch_plan(100, 19.0)[0] < stats.MIN_BATCHES
+    means, size = stats.batch_means(np.arange(23.0), 5)
+    assert size == 4 and means.tolist() == [4.5, 8.5, 12.5, 16.5, 20.5]  # first 3 dropped
+
+
+def test_series_decision_verdicts_and_too_short() -> None:
+    rng = np.random.default_rng(7)
+    x = 100.0 + rng.normal(0.0, 10.0, 600)
+    assert stats.series_decision(x, 95.0, ">=", 0.95).verdict == "pass"
+    assert stats.series_decision(x, 105.0, ">=", 0.95).verdict == "fail"
+    d = stats.series_decision(x, float(x.mean()), ">=", 0.95)
+    assert d.verdict == "inconclusive" and d.more_needed is not None
+    short = stats.series_decision(x[:6], 50.0, ">=", 0.95)
+    assert short.verdict == "inconclusive" and short.more_needed == 4.0
+    # 100 s cannot hold 5 batches of at least 30 s: open, however clear the data looks.
+    capped = stats.series_decision(x[:100], 50.0, ">=", 0.95, min_batch=30)
+    assert capped.verdict == "inconclusive" and capped.more_needed == 50.0
+    assert "too short" in capped.method
+
+
+def test_series_decision_short_correlated_series_stays_open() -> None:
+    rng = np.random.default_rng(5)
+    x = _ar1(rng, 60, 0.99)  # a slow wander: 60 points cannot show where correlation ends
+    d = stats.series_decision(x, -100.0, ">=", 0.95)
+    assert d.verdict == "inconclusive"
+
+
+def test_batch_means_bound_covers_mean_of_autocorrelated_series() -> None:
+    # AR(1) with lag-1 correlation 0.9: naive i.i.d. bounds would miss far more than 5%.
+    rng = np.random.default_rng(11)
+    misses = 0
+    reps = 300
+    for _ in range(reps):
+        x = _ar1(rng, 600, 0.9)
+        d = stats.series_decision(x, 0.0, ">=", 0.95)
+        misses += d.low is not None and d.low > 0.0
+    assert misses / reps <= 0.09  # nominal 5%, with room for Monte Carlo error
+
+
+def test_per_look_confidence() -> None:
+    assert stats.per_look_confidence(0.95, 20) == pytest.approx(0.9975)
+    assert stats.per_look_confidence(0.95, 1) == 0.95
+    with pytest.raises(ValueError):
+        stats.per_look_confidence(0.95, 0)
