@@ -25,7 +25,7 @@ from pathlib import Path
 
 from pytest_deepseek.serving.client import make_http_client, send_request
 from pytest_deepseek.serving.load import LoadRunner, LoadShape
-from pytest_deepseek.serving.metrics import compute_run_metrics
+from pytest_deepseek.serving.metrics import compute_run_metrics, tpot_ms
 from pytest_deepseek.serving.records import RequestRecord, RequestSpec
 from pytest_deepseek.sim.launcher import start_sim
 from pytest_deepseek.sim.truth import read_truth
@@ -90,7 +90,7 @@ def run_rate(rate: float, seconds: float, folder: Path) -> dict[str, float]:
         emitted += sum(n for ts, n in zip(t.emit_ns, t.emit_tokens) if start <= ts <= end)
         if record.t_first_token is not None and t.first_emit_ns is not None:
             ttft_err.append((record.t_first_token - t.first_emit_ns) / 1e6)
-        measured_tpot = tpot(record.event_times, record.event_tokens, record.t_send)
+        measured_tpot = tpot_ms(record)  # N from usage, as the gate computes it
         true_tpot = tpot(t.emit_ns, t.emit_tokens, record.t_send)
         if measured_tpot is not None and true_tpot is not None:
             tpot_err.append(measured_tpot - true_tpot)

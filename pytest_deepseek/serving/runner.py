@@ -154,10 +154,13 @@ class Progress:
         self.tokens = 0
         self.t0 = time.perf_counter()
         self._last = self.t0
+        self.emitted = -1
 
     def update(self, record: RequestRecord) -> None:
         if record.warmup:
             return
+        if self.done == 0 and record.t_send:
+            self.t0 = record.t_send / 1e9  # the measured phase starts here (same perf_counter clock)
         self.done += 1
         self.failed += 0 if record.success else 1
         self.tokens += record.n_tokens
@@ -165,6 +168,7 @@ class Progress:
         if self.emit is not None and now - self._last >= self.every_s:
             self._last = now
             self.emit(self.line(now))
+            self.emitted = self.done
 
     def line(self, now: float | None = None) -> str:
         elapsed = (now or time.perf_counter()) - self.t0
@@ -338,7 +342,7 @@ def run_scenario(
         load = asyncio.run(go())
     finally:
         writer.close()
-    if progress is not None:
+    if progress is not None and meter.emitted != meter.done:
         progress(meter.line())
     metrics = compute_run_metrics(load.records, load.timeline, nodes=target.nodes,
                                   devices_per_node=target.devices_per_node, slo=scenario.slo)
