@@ -11,21 +11,23 @@ import subprocess
 import sys
 import time
 
-RUNS = 7
+RUNS = 15
 
 
-def median_seconds(extra: list[str]) -> float:
-    times = []
-    for _ in range(RUNS):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "pytest", "--version", *extra], check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def once(extra: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pytest", "--version", *extra], check=True, capture_output=True)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
-    with_plugin = median_seconds([])
-    without = median_seconds(["-p", "no:deepseek"])
+    # Interleaved, so a busy moment of the machine hits both sides alike.
+    with_times, without_times = [], []
+    for _ in range(RUNS):
+        with_times.append(once([]))
+        without_times.append(once(["-p", "no:deepseek"]))
+    with_plugin = statistics.median(with_times)
+    without = statistics.median(without_times)
     print(f"pytest --version with plugin:    {with_plugin * 1000:7.1f} ms (median of {RUNS})")
     print(f"pytest --version without plugin: {without * 1000:7.1f} ms")
     added = with_plugin - without
