@@ -8,29 +8,18 @@ there starts its own simulator, e.g. one answering from the bundled answer key).
 
 from __future__ import annotations
 
-import fcntl
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .paths import resolve_path as shared_resolve
+from .report.once import once_per_run
 from .report.store import RunFolder, safe_name
 
-PACKAGE_PREFIX = "package:"
-
-
 def resolve_path(value: str | None, base_dir: Path | None) -> Path | None:
-    """A path from the thresholds file: relative to its folder; `package:` = shipped data."""
-    if not value:
-        return None
-    if value.startswith(PACKAGE_PREFIX):
-        return Path(str(resources.files("pytest_deepseek").joinpath("data", *value[len(PACKAGE_PREFIX):].split("/"))))
-    path = Path(value).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    return path
+    """A path from the thresholds file (see `paths.resolve_path`), or None."""
+    return shared_resolve(value, base_dir) if value else None
 
 
 @dataclass
@@ -121,20 +110,8 @@ def evaluate_profile(
 
 def evaluate_once(folder: RunFolder, profile: str, run: Callable[[], Evaluation]) -> Evaluation:
     """One evaluation per profile and run, shared across tests and processes."""
-    directory = folder.path / "accuracy"
-    directory.mkdir(parents=True, exist_ok=True)
-    stem = safe_name(profile)
-    cached = directory / f"{stem}.json"
-    with open(directory / f".{stem}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if cached.exists():
-                return Evaluation(**json.loads(cached.read_text(encoding="utf-8")))
-            evaluation = run()
-            cached.write_text(json.dumps(evaluation.to_json(), indent=1, default=str), encoding="utf-8")
-            return evaluation
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    data = once_per_run(folder.path / "accuracy", safe_name(profile), lambda: run().to_json())
+    return Evaluation(**data)
 
 
 def judge_dataset(entry: Mapping[str, Any], evaluation: Evaluation, *, confidence: float,

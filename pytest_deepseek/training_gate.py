@@ -8,18 +8,16 @@ xdist workers through a locked JSON file in the results folder.
 
 from __future__ import annotations
 
-import fcntl
 import glob
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .paths import PACKAGE_PREFIX, resolve_path
+from .report.once import once_per_run
 from .report.store import RunFolder, safe_name
 
-PACKAGE_PREFIX = "package:"
 SPEED_ASPECT = "speed"
 CONVERGENCE_ASPECT = "convergence"
 
@@ -43,15 +41,13 @@ def resolve_log_paths(entry: Mapping[str, Any], cli_logs: Sequence[str], base_di
         raw = [value] if isinstance(value, str) else list(value or [])
     paths: list[str] = []
     for item in raw:
-        if item.startswith(PACKAGE_PREFIX):
-            shipped = resources.files("pytest_deepseek").joinpath("data", *item[len(PACKAGE_PREFIX):].split("/"))
-            paths.append(str(shipped))
+        if glob.has_magic(item) and not item.startswith(PACKAGE_PREFIX):
+            paths.append(item)  # a glob is expanded by the loader, from the working directory
             continue
-        path = Path(item).expanduser()
-        if not path.is_absolute() and base_dir is not None and not glob.has_magic(item):
-            candidate = base_dir / path
-            path = candidate if candidate.exists() or not path.exists() else path
-        paths.append(str(path))
+        candidate = resolve_path(item, base_dir)
+        plain = Path(item).expanduser()
+        # A relative log path is looked up next to the thresholds file first, then from the working directory.
+        paths.append(str(plain if not candidate.exists() and plain.exists() else candidate))
     return paths
 
 
@@ -99,22 +95,10 @@ def evaluate(entry: Mapping[str, Any], paths: list[str], *, follow: bool, timeou
 
 def evaluate_once(folder: RunFolder, profile: str, entry: Mapping[str, Any],
                   run: Callable[[], TrainingEvaluation]) -> TrainingEvaluation:
-    """Evaluate an entry once per run, across tests and processes (file lock + cached JSON)."""
-    directory = folder.path / "training"
-    directory.mkdir(parents=True, exist_ok=True)
+    """Evaluate an entry once per run, across tests and processes."""
     stem = safe_name(f"{profile}-{entry.get('name', 'training')}")
-    cached = directory / f"{stem}.json"
-    with open(directory / f".{stem}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if cached.exists():
-                data = json.loads(cached.read_text(encoding="utf-8"))
-                return TrainingEvaluation(**data)
-            evaluation = run()
-            cached.write_text(json.dumps(evaluation.to_json(), indent=1, default=str), encoding="utf-8")
-            return evaluation
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    data = once_per_run(folder.path / "training", stem, lambda: run().to_json())
+    return TrainingEvaluation(**data)
 
 
 def split_aspect(evaluation: TrainingEvaluation, entry: Mapping[str, Any], aspect: str) -> tuple[list[dict[str, Any]], str]:

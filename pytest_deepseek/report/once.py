@@ -1,0 +1,30 @@
+"""Compute something once per run, shared by tests and by xdist workers (file lock + cached JSON)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def once_per_run(directory: Path, stem: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Return `directory/stem.json` if a process already computed it, else compute and store it.
+
+    The lock makes concurrent callers wait for the first one instead of computing twice (a live
+    training log followed twice, or an evaluation run twice against the same endpoint).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    cached = directory / f"{stem}.json"
+    with open(directory / f".{stem}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if cached.exists():
+                data: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+                return data
+            data = compute()
+            cached.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+            return data
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
