@@ -50,6 +50,7 @@ def evaluate_profile(
     results_override: str | None,
     backend_override: str | None,
     endpoint: tuple[str, str, bool] | None,  # (base_url, model, simulated) of the session endpoint
+    model: str | None,  # --model or the profile's model: which model the evaluation must grade
     api: str,
     api_key: str | None,
     data_dir: str | None,
@@ -78,9 +79,9 @@ def evaluate_profile(
 
             if str(own_endpoint).startswith("sim://"):
                 sim = SimHandle(str(own_endpoint), work_dir / "sim")
-                info = probe_endpoint(sim.base_url, model=None, api_key=api_key, simulated=True)
+                info = probe_endpoint(sim.base_url, model=model, api_key=api_key, simulated=True)
             else:
-                info = probe_endpoint(str(own_endpoint), model=None, api_key=api_key)
+                info = probe_endpoint(str(own_endpoint), model=model, api_key=api_key)
             endpoint = (info.base_url, info.model, info.simulated)
         if endpoint is None:
             return Evaluation(error="no endpoint to evaluate: pass --endpoint=URL, or --eval-results=DIR to judge "

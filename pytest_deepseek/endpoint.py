@@ -64,9 +64,15 @@ def probe_endpoint(url: str, *, model: str | None, api_key: str | None, simulate
     try:
         models = list_models(base_url, api_key, timeout_s)
     except EndpointError as exc:
-        raise EndpointSetupError(f"endpoint {base_url} is not usable: {exc}") from exc
+        if model is None or "HTTP 5" not in str(exc):
+            raise EndpointSetupError(f"endpoint {base_url} is not usable: {exc}") from exc
+        models = []  # a server whose model list is broken (HTTP 5xx) but that was told which model to use
     if not models:
-        raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models")
+        if model is None:
+            raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models: name one with --model")
+        # Some servers (transformers serve started on a folder) list nothing; the endpoint suite's
+        # first real request then says whether the named model is served.
+        models = [model]
     if model is None:
         model = models[0]
     elif model not in models:

@@ -90,6 +90,12 @@ def deepseek_results(pytestconfig: pytest.Config) -> "RunFolder":
 
 
 @pytest.fixture(scope="session")
+def deepseek_api_key(pytestconfig: pytest.Config) -> str | None:
+    """The API key in force (--api-key, $DEEPSEEK_API_KEY, $OPENAI_API_KEY); never printed."""
+    return _state(pytestconfig).settings.api_key
+
+
+@pytest.fixture(scope="session")
 def deepseek_endpoint(pytestconfig: pytest.Config) -> "EndpointInfo":
     """The checked endpoint (started simulator for sim:// URLs); skips when no --endpoint was given."""
     endpoint = _state(pytestconfig).endpoint
@@ -181,7 +187,8 @@ def record_result(item: pytest.Item, result: dict[str, Any]) -> None:
 @pytest.fixture
 def serving_run(request: pytest.FixtureRequest, tokenizer: TextTokenizer) -> Callable[[ServingCase], "ServingOutcome"]:
     """A function that measures a serving case against the endpoint and records the result."""
-    from .serving.runner import ServingTarget, run_scenario
+    from .serving.runner import ServingTarget, run_scenario, setup_error_outcome
+    from .serving.workload import WorkloadError
 
     state = _state(request.config)
 
@@ -200,14 +207,17 @@ def serving_run(request: pytest.FixtureRequest, tokenizer: TextTokenizer) -> Cal
             has_tokenize=endpoint.has_tokenize,
             nodes=settings.nodes or case.profile.nodes,
             devices_per_node=settings.devices_per_node or case.profile.devices_per_node,
-            timeout_s=min(settings.request_timeout, case.scenario.timeout_s),
+            timeout_s=settings.request_timeout if settings.request_timeout is not None else case.scenario.timeout_s,
         )
-        with perf_lock(state, endpoint):
-            outcome = run_scenario(
-                case.scenario, target, tokenizer=tokenizer, folder=state.folder,
-                nodeid=request.node.nodeid, profile=case.profile.name, scenario_id=case.scenario.ident,
-                progress=_progress_writer(request.config),
-            )
+        try:
+            with perf_lock(state, endpoint):
+                outcome = run_scenario(
+                    case.scenario, target, tokenizer=tokenizer, folder=state.folder,
+                    nodeid=request.node.nodeid, profile=case.profile.name, scenario_id=case.scenario.ident,
+                    progress=_progress_writer(request.config),
+                )
+        except WorkloadError as exc:
+            outcome = setup_error_outcome(case, target, f"the workload could not be built: {exc}")
         record_result(request.node, outcome.result)
         return outcome
 
@@ -295,6 +305,7 @@ def accuracy_run(request: pytest.FixtureRequest) -> Callable[[AccuracyCase], Acc
                 results_override=settings.eval_results,
                 backend_override=settings.eval_backend,
                 endpoint=(endpoint.base_url, endpoint.model, endpoint.simulated) if endpoint else None,
+                model=settings.model or case.profile.model,
                 api=settings.api or case.profile.api,
                 api_key=settings.api_key,
                 data_dir=settings.eval_data,
@@ -305,7 +316,13 @@ def accuracy_run(request: pytest.FixtureRequest) -> Callable[[AccuracyCase], Acc
                 base_dir=base_dir,
             )
 
-        evaluation = accuracy_gate.evaluate_once(folder, case.profile.name, evaluate)
+        def evaluate_locked() -> accuracy_gate.Evaluation:
+            if endpoint is None or case.section.get("endpoint"):
+                return evaluate()
+            with perf_lock(state, endpoint):  # never while a throughput run measures the same endpoint
+                return evaluate()
+
+        evaluation = accuracy_gate.evaluate_once(folder, case.profile.name, evaluate_locked)
         judged = accuracy_gate.judge_dataset(case.dataset, evaluation, confidence=case.profile.confidence,
                                              base_dir=base_dir)
         result = {

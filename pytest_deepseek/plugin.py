@@ -18,6 +18,7 @@ from .endpoint import EndpointInfo, EndpointSetupError, SimHandle, probe_endpoin
 from .fixtures import (  # noqa: F401  (fixtures are found by name in this module)
     accuracy_case,
     accuracy_run,
+    deepseek_api_key,
     deepseek_endpoint,
     deepseek_profiles,
     deepseek_results,
@@ -76,6 +77,7 @@ def pytest_configure(config: pytest.Config) -> None:
             lambda name: config.getoption(f"deepseek_{name}"),
             lambda name: config.getini(name),
             rootdir=Path(config.rootpath),
+            invocation_dir=Path(config.invocation_params.dir),
         )
     except SettingsError as exc:
         raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
@@ -89,6 +91,12 @@ def pytest_configure(config: pytest.Config) -> None:
         state = RunState(settings=settings, run_id=new_run_id(), started=now_iso())
     try:
         state.load_thresholds()
+        if settings.profile:
+            state.selected_profiles()  # an unknown --profile is one usage error, before collection
+        if len(settings.concurrency) > 1 or len(settings.request_rate) > 1:
+            if not settings.adhoc_grid:
+                raise ThresholdsError("several --concurrency/--request-rate values make a grid: give --input-len "
+                                      "and --output-len too, or one value to override the profile's scenarios")
     except ThresholdsError as exc:
         raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
     config.stash[STATE_KEY] = state
@@ -186,7 +194,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             aparams = [pytest.param(c, marks=pytest.mark.deepseek_accuracy) for c in acases]
             metafunc.parametrize("accuracy_case", aparams, ids=[c.id for c in acases], indirect=True)
     except ThresholdsError as exc:
-        raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
+        pytest.fail(f"pytest-deepseek: {exc}", pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -41,8 +41,7 @@ class RunState:
         """The results folder (created on first use)."""
         if self._folder is None:
             self._folder = RunFolder(self.settings.results_dir, self.run_id)
-            self._folder.path.mkdir(parents=True, exist_ok=True)
-            (self._folder.path / "logs").mkdir(exist_ok=True)
+            self._folder.create()  # also points `latest` here: a run killed in its first test is findable
         return self._folder
 
     def load_thresholds(self) -> None:
@@ -51,6 +50,8 @@ class RunState:
         if path is None:
             return
         if not path.exists():
+            if self.settings.thresholds_explicit:
+                raise ThresholdsError(f"thresholds file {path} does not exist")
             return
         self.thresholds = load_thresholds(path)
 
@@ -58,11 +59,10 @@ class RunState:
         """The profiles this run tests (see README: --profile, endpoint match, or the only one)."""
         settings = self.settings
         if self.thresholds is None:
-            if settings.profile:
-                raise ThresholdsError(
-                    f"--profile given but no thresholds file at {settings.thresholds} (pass --thresholds=PATH)"
-                )
-            return []
+            raise ThresholdsError(
+                f"no thresholds file at {settings.thresholds}: pass --thresholds=PATH (or, for serving, an ad-hoc "
+                "grid with --input-len/--output-len)"
+            )
         if settings.profile:
             return self.thresholds.select(settings.profile)
         if settings.endpoint:
@@ -116,8 +116,15 @@ def adhoc_profile(settings: Settings) -> Profile:
 def serving_cases(state: RunState) -> list[ServingCase]:
     """The serving tests of this run: the ad-hoc grid, or the scenarios of the selected profiles."""
     settings = state.settings
-    profiles = state.selected_profiles()
     if settings.adhoc_grid:
+        # An ad-hoc grid needs no thresholds: without --profile it runs under an "adhoc" profile
+        # (or the profile whose endpoint: is the --endpoint), figures reported, nothing gated.
+        try:
+            profiles = state.selected_profiles()
+        except ThresholdsError:
+            if settings.profile:
+                raise
+            profiles = []
         base_profiles = profiles or [adhoc_profile(settings)]
         cases = []
         inputs = settings.input_len or (512,)
@@ -146,7 +153,7 @@ def serving_cases(state: RunState) -> list[ServingCase]:
                         cases.append(ServingCase(profile, scenario))
         return cases
     cases = []
-    for profile in profiles:
+    for profile in state.selected_profiles():
         for scenario in profile.scenarios:
             cases.append(ServingCase(profile, apply_overrides(scenario, settings)))
     return cases

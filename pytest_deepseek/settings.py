@@ -77,8 +77,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("allow_inconclusive", "--allow-inconclusive", "Pass a check whose confidence interval straddles "
                "its threshold (default: fail with how many more requests would decide it).", kind="bool",
                default=False),
-    OptionSpec("request_timeout", "--request-timeout", "Seconds one request may take (default 600).",
-               kind="float", default=600.0, metavar="S"),
+    OptionSpec("request_timeout", "--request-timeout", "Seconds one request may take, start to last token "
+               "(default: the scenario's timeout_s, 600).", kind="float", metavar="S"),
     # training
     OptionSpec("training_log", "--training-log", "Training log file, folder or glob (repeatable; overrides the "
                "profile's log:).", kind="list", ini=False, metavar="PATH"),
@@ -185,7 +185,8 @@ class Settings:
     dataset_path: str | None = None
     early_stop: bool = False
     allow_inconclusive: bool = False
-    request_timeout: float = 600.0
+    request_timeout: float | None = None
+    thresholds_explicit: bool = False  # --thresholds (or its ini) was given: a missing file is an error
     training_log: tuple[str, ...] = ()
     follow: bool = False
     follow_timeout: float | None = None
@@ -219,12 +220,20 @@ def resolve(
     get_ini: Callable[[str], Any],
     environ: dict[str, str] | None = None,
     rootdir: Path | None = None,
+    invocation_dir: Path | None = None,
 ) -> Settings:
-    """Build `Settings` from option and ini getters (command line > environment > ini > default)."""
+    """Build `Settings` from option and ini getters (command line > environment > ini > default).
+
+    Relative paths given on the command line are taken from `invocation_dir` (where pytest was
+    started); those from the ini file and the defaults from `rootdir`.
+    """
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, Any] = {}
+    from_command_line: set[str] = set()
     for spec in OPTIONS:
         raw = get_option(spec.name)
+        if raw not in (None, [], ()) and not (spec.kind == "bool" and raw is False):
+            from_command_line.add(spec.name)
         if raw in (None, [], ()) or (spec.kind == "bool" and raw is False):
             env_value = environ.get(spec.env) if spec.env else None
             if spec.name == "api_key" and not env_value:
@@ -247,12 +256,16 @@ def resolve(
         raise SettingsError(f"--eval-backend must be evalscope, opencompass or lm-eval, got {values['eval_backend']!r}")
     if values.get("concurrency") and values.get("request_rate"):
         raise SettingsError("give --concurrency (closed loop) or --request-rate (open loop), not both")
+    if "profile" in values:
+        values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
     for name in ("thresholds", "results_dir"):
         if name in values:
             path = Path(values[name]).expanduser()
-            if not path.is_absolute() and rootdir is not None:
-                path = rootdir / path
+            base = invocation_dir if name in from_command_line and invocation_dir is not None else rootdir
+            if not path.is_absolute() and base is not None:
+                path = base / path
             values[name] = path
+    values["thresholds_explicit"] = "thresholds" in values
     if "thresholds" not in values and rootdir is not None:
         values["thresholds"] = rootdir / "thresholds.yaml"
     return Settings(**values)

@@ -110,9 +110,13 @@ class Scenario:
             load = f"r{rate}" + (f"c{self.max_concurrency}" if self.max_concurrency else "")
         else:
             load = f"c{self.concurrency or 1}"
+        if self.mode == "open" and self.arrival != "poisson":
+            load += f"-{self.arrival}" + (f"{self.burstiness:g}" if self.arrival == "gamma" else "")
         base = f"in{self.input_len}-out{self.output_len}-{load}"
         if self.dataset != "random":
-            base = f"{self.dataset}-{base}"
+            base = f"{self.dataset}" + (f"p{self.prefix_len}" if self.prefix_len else "") + f"-{base}"
+        if self.api is not None:
+            base = f"{self.api}-{base}"
         return f"{self.name}-{base}" if self.name else base
 
     def describe(self) -> dict[str, Any]:
@@ -125,7 +129,7 @@ class Scenario:
             "arrival": self.arrival if self.mode == "open" else None,
             "batch_size": self.batch_size,
             "num_iters": self.num_iters,
-            "num_prompts": self.num_prompts,
+            "num_prompts": (self.batch_size or 1) * (self.num_iters or 1) if self.mode == "batch" else self.num_prompts,
             "warmup": self.warmup,
             "dataset": self.dataset,
             "mode": self.mode,
@@ -415,6 +419,9 @@ def _scenario_from(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Sc
     if values.get("batch_size") is not None:
         defaults.pop("concurrency", None)
         defaults.pop("request_rate", None)
+    if values.get("concurrency") is not None or values.get("request_rate") is not None:
+        defaults.pop("batch_size", None)
+        defaults.pop("num_iters", None)
     merged = {**defaults, **values}
     for key in ("floors", "ceilings", "slo"):
         merged[key] = dict(merged.get(key) or {})
@@ -433,11 +440,23 @@ def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[s
         **(serving.get("defaults") or {}),
     }
     scenarios = []
-    for raw in serving.get("scenarios") or []:
+    for index, raw in enumerate(serving.get("scenarios") or []):
+        where = ("profiles", name, "serving", "scenarios", index)
         merged_keys = {**scenario_defaults, **raw}
         if "input_len" not in merged_keys or "output_len" not in merged_keys:
-            raise SchemaError(("profiles", name, "serving"), "every scenario needs input_len and output_len")
-        scenarios.append(_scenario_from(raw, scenario_defaults))
+            raise SchemaError(where, "every scenario needs input_len and output_len (here or in serving.defaults)")
+        scenario = _scenario_from(raw, scenario_defaults)
+        # The defaults merged in must still make one coherent load shape.
+        shape_keys = ("concurrency", "request_rate", "batch_size", "dataset", "dataset_path")
+        _check_scenario_shape({k: getattr(scenario, k) for k in shape_keys if getattr(scenario, k) is not None}, where)
+        if any(s.ident == scenario.ident for s in scenarios):
+            raise SchemaError(where, f"two scenarios would both be called {scenario.ident!r}: give one a name:")
+        scenarios.append(scenario)
+    names = [str(entry.get("name")) for entry in values.get("training") or []]
+    for index, entry_name in enumerate(names):
+        if entry_name in names[:index]:
+            raise SchemaError(("profiles", name, "training", index, "name"),
+                              f"two training entries are called {entry_name!r}: names must be unique")
     return Profile(
         name=name,
         model=values.get("model"),

@@ -21,33 +21,33 @@ def _spec(endpoint, api, max_tokens=16, forced=False):
     )
 
 
-def test_model_is_listed(deepseek_endpoint, pytestconfig):
-    models = list_models(deepseek_endpoint.base_url, pytestconfig.getoption("deepseek_api_key"))
+def test_model_is_listed(deepseek_endpoint, deepseek_api_key):
+    models = list_models(deepseek_endpoint.base_url, deepseek_api_key)
     assert deepseek_endpoint.model in models, f"{deepseek_endpoint.model!r} not in /v1/models: {models}"
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
-def test_streaming_works(deepseek_endpoint, pytestconfig, api):
+def test_streaming_works(deepseek_endpoint, deepseek_api_key, api):
     record = send_one(deepseek_endpoint.base_url, _spec(deepseek_endpoint, api),
-                      api_key=pytestconfig.getoption("deepseek_api_key"))
+                      api_key=deepseek_api_key)
     assert record.success, f"streamed {api} request failed: {record.error_kind}: {record.error_detail}"
     assert record.event_times, "no token event in the stream"
     assert record.done_seen or record.finish_reason, "the stream ended without [DONE] or a finish_reason"
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
-def test_usage_is_reported(deepseek_endpoint, pytestconfig, api):
+def test_usage_is_reported(deepseek_endpoint, deepseek_api_key, api):
     record = send_one(deepseek_endpoint.base_url, _spec(deepseek_endpoint, api),
-                      api_key=pytestconfig.getoption("deepseek_api_key"))
+                      api_key=deepseek_api_key)
     assert record.success, f"{record.error_kind}: {record.error_detail}"
     assert record.prompt_tokens is not None and record.completion_tokens is not None, (
         "the server sent no usage with stream_options.include_usage: output token counts would be approximate"
     )
 
 
-def test_forced_output_length_is_honoured(deepseek_endpoint, pytestconfig):
+def test_forced_output_length_is_honoured(deepseek_endpoint, deepseek_api_key):
     record = send_one(deepseek_endpoint.base_url, _spec(deepseek_endpoint, "completions", max_tokens=48, forced=True),
-                      api_key=pytestconfig.getoption("deepseek_api_key"))
+                      api_key=deepseek_api_key)
     if record.status == 422 or (record.status == 400 and "ignore_eos" in (record.error_detail or "")):
         pytest.fail(f"server cannot force output length: it rejected ignore_eos/min_tokens "
                     f"(HTTP {record.status}: {record.error_detail}); fixed-length scenarios cannot run here",
@@ -59,8 +59,8 @@ def test_forced_output_length_is_honoured(deepseek_endpoint, pytestconfig):
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])
-def test_tokenizer_agrees_with_server(deepseek_endpoint, pytestconfig, tokenizer, api):
-    api_key = pytestconfig.getoption("deepseek_api_key")
+def test_tokenizer_agrees_with_server(deepseek_endpoint, deepseek_api_key, tokenizer, api):
+    api_key = deepseek_api_key
     record = send_one(deepseek_endpoint.base_url, _spec(deepseek_endpoint, api, max_tokens=4), api_key=api_key)
     assert record.success and record.prompt_tokens is not None, f"{record.error_kind}: {record.error_detail}"
     if api == "chat":

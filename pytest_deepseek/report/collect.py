@@ -67,7 +67,6 @@ class ResultCollector:
     def __init__(self, state: "RunState") -> None:
         self.state = state
         self.results: list[dict[str, Any]] = []
-        self._latest_written = False
 
     def add(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
         """Record one test's result and write it out."""
@@ -77,9 +76,6 @@ class ResultCollector:
         entry.setdefault("simulated", bool(self.state.endpoint and self.state.endpoint.simulated))
         self.results.append(entry)
         folder = self.state.folder
-        if not self._latest_written:
-            folder.create()
-            self._latest_written = True
         if entry.get("kind") == "serving":
             folder.append_csv_row(csv_row(entry))
         self.write_summary()

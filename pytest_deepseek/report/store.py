@@ -122,7 +122,8 @@ class RunFolder:
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """Rewrite `summary.json` atomically."""
         tmp = self.path / f".summary.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        text = json.dumps(_finite(summary), indent=2, default=_json_default, allow_nan=False)
+        tmp.write_text(text + "\n", encoding="utf-8")
         os.replace(tmp, self.summary_path)
 
 

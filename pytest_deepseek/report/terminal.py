@@ -48,7 +48,7 @@ def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
     title = "serving" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", show_lines=False, box=box.SIMPLE_HEAD)
     for header, justify in (
-        ("profile", "left"), ("scenario", "left"), ("conc/rate", "right"), ("prompts", "right"),
+        ("profile", "left"), ("scenario", "left"), ("conc/rate", "right"), ("done", "right"),
         ("in", "right"), ("out", "right"), ("in tok/s/node", "right"), ("out tok/s/node", "right"),
         ("TTFT p99 ms", "right"), ("TPOT p99 ms", "right"), ("failed", "right"), ("verdict", "left"),
     ):

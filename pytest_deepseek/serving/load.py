@@ -62,6 +62,7 @@ class LoadResult:
     health: ClientHealthSample
     stopped_early: bool = False
     batch_latencies_ms: list[float] = field(default_factory=list)
+    deciding_timeline: RunTimeline | None = None
 
 
 def arrival_offsets(n: int, rate: float, arrival: str, burstiness: float, seed: int) -> list[float]:
@@ -137,7 +138,9 @@ class LoadRunner:
         self._in_flight = 0
         self._changes: list[tuple[int, int]] = []  # (time, requests in flight from then on)
         self._stop = False
+        self._look_running = False
         self.stopped_early = False
+        self.deciding_timeline: RunTimeline | None = None  # the window of the look that stopped the run
         self.timeline = RunTimeline(mode=shape.mode, t_start=0)  # type: ignore[arg-type]
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -193,10 +196,31 @@ class LoadRunner:
         if self.on_record is not None:
             self.on_record(record)
         if measured and self.should_stop is not None and len(self.measured) % self.check_every == 0:
-            if self.should_stop(self.measured + self.in_flight_snapshot(), self.timeline):
+            self._look()
+        return record
+
+    def _look(self) -> None:
+        """Start an interim look in a worker thread (never on the event loop: it would stall the
+        timing of every stream); one look at a time, on a snapshot taken now."""
+        if self._look_running or self._stop or self.should_stop is None:
+            return
+        if self.timeline.t_load_reached is None:
+            return
+        t_look = time.perf_counter_ns()
+        snapshot = list(self.measured) + self.in_flight_snapshot()
+        timeline = dataclasses.replace(self.timeline, t_drain_start=t_look, t_end=t_look)
+        self._look_running = True
+        decide = self.should_stop
+
+        def done(future: asyncio.Future[bool]) -> None:
+            self._look_running = False
+            if not future.cancelled() and future.exception() is None and future.result():
                 self.stopped_early = True
                 self._stop = True
-        return record
+                self.deciding_timeline = timeline
+
+        future = asyncio.get_running_loop().run_in_executor(None, decide, snapshot, timeline)
+        future.add_done_callback(done)
 
     def _drain_started(self) -> None:
         if self.timeline.t_drain_start is None:
@@ -204,7 +228,7 @@ class LoadRunner:
 
     # -- modes ---------------------------------------------------------------------------------
     async def _closed(self, specs: Sequence[RequestSpec]) -> None:
-        concurrency = self.shape.concurrency or 1
+        concurrency = self._closed_concurrency(len(specs))
         queue = list(reversed(specs))
         deadline = None
 
@@ -293,7 +317,8 @@ class LoadRunner:
         cpu0, wall0 = time.process_time(), time.perf_counter()
         batch_latencies: list[float] = []
         if self.shape.mode == "closed":
-            self._install_load_mark()
+            self.health.target_concurrency = self._closed_concurrency(len(measured))
+            self._install_load_mark(len(measured))
             await self._closed(measured)
         elif self.shape.mode == "open":
             await self._open(measured)
@@ -321,12 +346,17 @@ class LoadRunner:
             health=self.health,
             stopped_early=self.stopped_early,
             batch_latencies_ms=batch_latencies,
+            deciding_timeline=self.deciding_timeline,
         )
 
-    def _install_load_mark(self) -> None:
+    def _closed_concurrency(self, n_specs: int) -> int:
+        """Clients actually used: never more than there are requests to send."""
+        return max(1, min(self.shape.concurrency or 1, n_specs))
+
+    def _install_load_mark(self, n_specs: int) -> None:
         """Closed loop: the load is reached at the send of the request that fills the last slot."""
         original = self.send
-        concurrency = self.shape.concurrency or 1
+        concurrency = self._closed_concurrency(n_specs)
         sent = 0
 
         async def marking_send(spec: RequestSpec, t_queued: int,

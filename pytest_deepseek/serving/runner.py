@@ -7,7 +7,7 @@ run's `records.jsonl` as they finish, writes the scenario log, and reports progr
 from __future__ import annotations
 
 import asyncio
-import math
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from ..thresholds import Scenario
 from ..tokenizers import TextTokenizer
 from . import checks as checks_mod
 from .client import make_http_client, send_request
-from .contract import ClientHealth, ContractViolation, check_contract, is_client_bound
+from .contract import STALL_MS, ClientHealth, ContractViolation, check_contract, is_client_bound
 from .endpoint_api import EndpointError, tokenize
 from .load import LoadResult, LoadRunner, LoadShape
 from .metrics import RunMetrics, bucket_series, compute_run_metrics
@@ -94,8 +94,15 @@ def _count_offset(target: ServingTarget, builder: PromptBuilder) -> tuple[int, s
     return server - builder.count(probe), "aligned with the server's /tokenize"
 
 
-def build_requests(scenario: Scenario, target: ServingTarget, tokenizer: TextTokenizer | None
-                   ) -> tuple[list[RequestSpec], list[RequestSpec], dict[str, Any]]:
+def prompt_seed(profile: str, scenario_id: str, seed: int) -> int:
+    """The prompt set's seed: different for every scenario (scenarios sharing an input length must
+    not send the same prompts, or a server's prefix cache serves the second from the first)."""
+    digest = hashlib.sha256(f"{profile}/{scenario_id}/{seed}".encode()).hexdigest()
+    return int(digest[:12], 16)
+
+
+def build_requests(scenario: Scenario, target: ServingTarget, tokenizer: TextTokenizer | None,
+                   seed: int | None = None) -> tuple[list[RequestSpec], list[RequestSpec], dict[str, Any]]:
     """Warmup and measured request specs for `scenario`, and facts about the prompt set."""
     builder = PromptBuilder(tokenizer, target.api) if tokenizer is not None else None
     alignment = "none"
@@ -107,15 +114,15 @@ def build_requests(scenario: Scenario, target: ServingTarget, tokenizer: TextTok
         measured_count = (scenario.batch_size or 1) * (scenario.num_iters or 1)
     params = WorkloadParams(
         dataset=scenario.dataset, count=scenario.warmup + measured_count, input_len=scenario.input_len,
-        output_len=scenario.output_len, seed=scenario.seed, prefix_len=scenario.prefix_len,
+        output_len=scenario.output_len, seed=scenario.seed if seed is None else seed, prefix_len=scenario.prefix_len,
         dataset_path=scenario.dataset_path, api=target.api,
         count_offset=builder.count_offset if builder is not None else 0,
     )
     items = build_prompt_set(params, builder)
     specs = to_requests(items, api=target.api, model=target.model, warmup=scenario.warmup,
                         force_output_len=scenario.force_output_len)
-    facts = {"prompt_set_hash": prompt_set_hash(items), "prompt_alignment": alignment,
-             "count_offset": params.count_offset}
+    facts = {"prompt_set_hash": prompt_set_hash(items), "prompt_seed": params.seed,
+             "prompt_alignment": alignment, "count_offset": params.count_offset}
     return specs[: scenario.warmup], specs[scenario.warmup:], facts
 
 
@@ -183,9 +190,11 @@ def _health(load: LoadResult) -> ClientHealth:
     def p99(values: list[float]) -> float | None:
         return float(np.percentile(values, 99)) if values else None
 
+    stalled_ms = sum(lag for lag in h.loop_lag_ms if lag > STALL_MS)
     return ClientHealth(
         loop_lag_p99_ms=p99(h.loop_lag_ms),
         loop_lag_max_ms=max(h.loop_lag_ms) if h.loop_lag_ms else None,
+        stalled_fraction=stalled_ms / (h.wall_s * 1000) if h.wall_s > 0 else None,
         schedule_lag_p99_ms=p99(h.schedule_lag_ms),
         achieved_concurrency=h.mean_in_flight or None,
         target_concurrency=float(h.target_concurrency) if h.target_concurrency else None,
@@ -205,12 +214,12 @@ def _shape(scenario: Scenario) -> LoadShape:
 
 
 def _pool_size(scenario: Scenario, measured: int) -> int:
+    """Connections the client may hold: never fewer than requests that may be in flight at once
+    (a smaller pool would make requests wait for a connection after t_send, inside their TTFT)."""
     if scenario.mode == "batch":
         return scenario.batch_size or 1
     if scenario.mode == "open":
-        if scenario.max_concurrency:
-            return scenario.max_concurrency
-        return measured if scenario.request_rate is not None and math.isinf(scenario.request_rate) else 256
+        return scenario.max_concurrency or max(1, measured)
     return scenario.concurrency or 1
 
 
@@ -228,13 +237,8 @@ def _early_stop_fn(scenario: Scenario, target: ServingTarget, looks: int
         return None
 
     def should_stop(records: list[RequestRecord], timeline: RunTimeline) -> bool:
-        now = time.perf_counter_ns()
-        if timeline.t_load_reached is None:
-            return False
-        partial = RunTimeline(mode=timeline.mode, t_start=timeline.t_start, t_load_reached=timeline.t_load_reached,
-                              t_drain_start=now, t_end=now, target_concurrency=timeline.target_concurrency,
-                              target_rate=timeline.target_rate, peak_concurrency=timeline.peak_concurrency)
-        metrics = compute_run_metrics(records, partial, nodes=target.nodes,
+        # `timeline` is the look's: the window ends at the moment the snapshot was taken.
+        metrics = compute_run_metrics(records, timeline, nodes=target.nodes,
                                       devices_per_node=target.devices_per_node, slo=scenario.slo)
         bucket_s = bucket_seconds(metrics)
         results = checks_mod.evaluate_checks(metrics, bucket_series(records, metrics, bucket_s=bucket_s),
@@ -309,7 +313,8 @@ def run_scenario(
     progress: ProgressFn | None = None,
 ) -> ServingOutcome:
     """Measure `scenario` against `target` and decide its floors and ceilings."""
-    warmup_specs, measured_specs, facts = build_requests(scenario, target, tokenizer)
+    warmup_specs, measured_specs, facts = build_requests(scenario, target, tokenizer,
+                                                         seed=prompt_seed(profile, scenario_id, scenario.seed))
     writer = RecordWriter(folder, nodeid, scenario_id)
     meter = Progress(f"{profile}:{scenario_id}", len(measured_specs), progress)
     looks = max(1, int(round(1 / EARLY_STOP_LOOK_EVERY))) if scenario.early_stop else 1
@@ -332,7 +337,8 @@ def run_scenario(
                            on_start: Callable[[RequestRecord], None]) -> RequestRecord:
                 return await send_request(http, spec, request_id=f"{prefix}-{spec.index}", t_queued=t_queued,
                                           count_tokens=count_tokens if tokenizer is not None else None,
-                                          continuous_usage=scenario.continuous_usage, on_start=on_start)
+                                          continuous_usage=scenario.continuous_usage, on_start=on_start,
+                                          deadline_s=target.timeout_s)
 
             runner = LoadRunner(send, _shape(scenario), on_record=on_record,
                                 should_stop=_early_stop_fn(scenario, target, looks), check_every=check_every)
@@ -344,7 +350,10 @@ def run_scenario(
         writer.close()
     if progress is not None and meter.emitted != meter.done:
         progress(meter.line())
-    metrics = compute_run_metrics(load.records, load.timeline, nodes=target.nodes,
+    # A run stopped early is judged on the window of the look that decided it (its figures and its
+    # verdict agree); requests that were still in flight then count their tokens inside that window.
+    timeline = load.deciding_timeline if load.stopped_early and load.deciding_timeline else load.timeline
+    metrics = compute_run_metrics(load.records, timeline, nodes=target.nodes,
                                   devices_per_node=target.devices_per_node, slo=scenario.slo)
     bucket_s = bucket_seconds(metrics)
     check_results = checks_mod.evaluate_checks(
@@ -422,3 +431,16 @@ def build_result(
         "records": str(folder.records_path),
         "log": None,
     }
+
+
+def setup_error_outcome(case_profile_scenario: Any, target: ServingTarget, problem: str) -> ServingOutcome:
+    """An ERROR outcome for a scenario that could not start (bad prompt file, tokenizer problem)."""
+    scenario = case_profile_scenario.scenario
+    description = scenario.describe()
+    description["api"] = target.api
+    result = {
+        "kind": "serving", "profile": case_profile_scenario.profile.name, "scenario_id": scenario.ident,
+        "simulated": target.simulated, "scenario": description, "metrics": {}, "checks": [],
+        "contract": [], "errors": [problem], "verdict": "error", "records": None, "log": None,
+    }
+    return ServingOutcome(result=result, verdict="error", problems=[problem])

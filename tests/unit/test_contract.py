@@ -98,7 +98,7 @@ def test_warmup_records_ignored() -> None:
     ("health", "code"),
     [
         (ClientHealth(loop_lag_p99_ms=MAX_LOOP_LAG_P99_MS + 5), "client_loop_lag"),
-        (ClientHealth(loop_lag_max_ms=250.0), "client_loop_stall"),
+        (ClientHealth(loop_lag_max_ms=250.0, stalled_fraction=0.05), "client_loop_stall"),
         (ClientHealth(schedule_lag_p99_ms=40.0), "client_schedule_lag"),
         (ClientHealth(achieved_concurrency=40.0, target_concurrency=64), "client_concurrency"),
         (ClientHealth(achieved_rate=8.0, target_rate=10.0), "client_rate"),
@@ -117,3 +117,16 @@ def test_infinite_target_rate_is_not_a_violation() -> None:
                         retokenize_tolerance=0.02, error_budget=0.01,
                         client_health=ClientHealth(achieved_rate=3.0, target_rate=float("inf")))
     assert vs == [] and not is_client_bound(vs)
+
+
+def test_a_server_refusing_forced_lengths_is_named():
+    from pytest_deepseek.serving.contract import check_contract
+    from pytest_deepseek.serving.records import RequestRecord
+
+    records = [RequestRecord(index=i, request_id=str(i), api="completions", forced=True, max_tokens=32, status=422,
+                             error_kind="http_status", error_detail="HTTP 422: ignore_eos is not supported")
+               for i in range(3)]
+    violations = check_contract(records, forced_output_len=32)
+    codes = [v.code for v in violations]
+    assert codes[0] == "output_length_not_forced"
+    assert violations[0].message.startswith("server cannot force output length: 3 request(s)")

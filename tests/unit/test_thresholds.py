@@ -117,3 +117,36 @@ def test_shipped_thresholds_file_is_valid():
     assert "sim-deepseek-v3" in thresholds.profiles
     lmdeploy = thresholds.profiles["deepseek-v3-lmdeploy-h800x2-tp16"]
     assert lmdeploy.scenarios[0].floors["output_throughput_per_node"] == 871.78
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "expected"),
+    [
+        ("      defaults: {dataset: jsonl}\n      scenarios:\n        - {input_len: 8, output_len: 8}\n",
+         ":7: profiles.a.serving.scenarios[0]: dataset 'jsonl' needs dataset_path"),
+        ("      scenarios:\n        - {input_len: 8, output_len: 8}\n        - {input_len: 8, output_len: 8}\n",
+         ":7: profiles.a.serving.scenarios[1]: two scenarios would both be called 'in8-out8-c1'"),
+        ("      scenarios:\n        - {output_len: 8}\n",
+         ":6: profiles.a.serving.scenarios[0]: every scenario needs input_len and output_len"),
+    ],
+)
+def test_merged_scenarios_are_validated(scenarios, expected):
+    text = "version: 1\nprofiles:\n  a:\n    serving:\n" + scenarios
+    with pytest.raises(ThresholdsError) as info:
+        parse_thresholds(text, Path("t.yaml"))
+    assert expected in str(info.value)
+
+
+def test_a_scenario_naming_its_load_drops_the_defaults_batch_shape():
+    text = ("version: 1\nprofiles:\n  a:\n    serving:\n      defaults: {batch_size: 8, num_iters: 2}\n"
+            "      scenarios:\n        - {input_len: 8, output_len: 8, concurrency: 4}\n"
+            "        - {input_len: 8, output_len: 8, api: chat}\n")
+    first, second = parse_thresholds(text).profiles["a"].scenarios
+    assert (first.mode, first.ident) == ("closed", "in8-out8-c4")
+    assert (second.mode, second.ident) == ("batch", "chat-in8-out8-b8x2")
+
+
+def test_training_entry_names_are_unique():
+    text = "version: 1\nprofiles:\n  a:\n    training:\n      - {name: x}\n      - {name: x}\n"
+    with pytest.raises(ThresholdsError, match=":6: profiles.a.training\\[1\\].name: two training entries"):
+        parse_thresholds(text, Path("t.yaml"))
