@@ -3,8 +3,9 @@
 Floors are an order of magnitude below what a 2-core CPU machine measures (vLLM: about 180-280,
 700 and 1,000 output tok/s at 1, 8 and 32 streams). Real servers get 30 s throughput batches by
 default (a 150 s window before a floor is decided); the vLLM profile sets `min_batch_s: 0.5` and
-runs each scenario for about 10-20 s so that its floors are decided within CI's time. The
-transformers-serve profile, one slow stream, allows an undecided floor.
+runs each scenario for about 10-20 s, which decides the floors at 8 and 32 streams. A single
+stream's token series is periodic (one request after another) and the batch-means estimator often
+cannot size its batches in 20 s, so the profiles allow an undecided floor (reported, not failed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def vllm_profile(model: str) -> str:
         "    devices_per_node: 1",
         "    serving:",
         f"      defaults: {{dataset: random, input_len: 128, output_len: {VLLM_OUTPUT_LEN}, warmup: 2,"
-        " force_output_len: true, min_batch_s: 0.5}",
+        " force_output_len: true, min_batch_s: 0.5, allow_inconclusive: true}",
         "      scenarios:",
     ]
     for api in ("completions", "chat"):

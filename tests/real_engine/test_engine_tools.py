@@ -114,7 +114,7 @@ def test_shipped_profiles_are_valid_thresholds_files(kind: str, tmp_path: Path) 
     assert len(scenarios) == (6 if kind == "vllm" else 2)
     assert {s.api for s in scenarios} == {"completions", "chat"}
     assert all(s.floors for s in scenarios)
-    if kind == "vllm":  # floors decided within CI's time: short throughput batches, nothing left undecided
-        assert all(s.min_batch_s == 0.5 and not s.allow_inconclusive for s in scenarios)
-    else:  # one slow stream: the floor may stay undecided, the run still has to pass its contract
-        assert all(s.allow_inconclusive for s in scenarios)
+    # An undecided floor is allowed (single streams are periodic); the contract must still hold.
+    assert all(s.allow_inconclusive for s in scenarios)
+    if kind == "vllm":  # short throughput batches, so floors can be decided within CI's time
+        assert all(s.min_batch_s == 0.5 for s in scenarios)
