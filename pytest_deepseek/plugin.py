@@ -156,7 +156,7 @@ class _XdistHooks:
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None or (state.endpoint is None and state.thresholds is None):
+    if state is None or (state.endpoint is None and not state.settings.profile):
         return None
     endpoint = state.endpoint
     try:

@@ -66,14 +66,17 @@ def test_errored_evalscope_item_fails_the_gate(pytester):
     assert entry["verdict"] == "error" and entry["metrics"]["errored"] >= 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("evalscope") is not None, reason="evalscope is installed here")
+@pytest.mark.skipif(shutil.which("opencompass") is not None, reason="opencompass is on PATH here")
 def test_missing_backend_names_the_install_command(pytester):
-    make_project(pytester, profile("evalscope", """\
+    # OpenCompass lives in its own environment: without --opencompass-python (or `opencompass` on
+    # PATH) it is missing, and the error says how to install it.
+    make_project(pytester, profile("opencompass", """\
         - {name: mmlu, min: 50.0}
         """), suites=("test_accuracy.py",))
     result = pytester.runpytest_subprocess("--endpoint=sim://fast", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    assert "pip install" in result.stdout.str() and "evalscope" in result.stdout.str()
+    out = result.stdout.str()
+    assert "pip install opencompass==0.5.4" in out and "--opencompass-python" in out
 
 
 def test_no_endpoint_and_no_results_is_an_error(pytester):
