@@ -50,7 +50,7 @@ def evaluate_profile(
     results_override: str | None,
     backend_override: str | None,
     endpoint: tuple[str, str, bool] | None,  # (base_url, model, simulated) of the session endpoint
-    model: str | None,  # --model or the profile's model: which model the evaluation must grade
+    model: str | None,  # --model or accuracy.model: the model its own endpoint must grade (None: its first)
     api: str,
     api_key: str | None,
     data_dir: str | None,

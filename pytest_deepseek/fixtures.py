@@ -305,7 +305,8 @@ def accuracy_run(request: pytest.FixtureRequest) -> Callable[[AccuracyCase], Acc
                 results_override=settings.eval_results,
                 backend_override=settings.eval_backend,
                 endpoint=(endpoint.base_url, endpoint.model, endpoint.simulated) if endpoint else None,
-                model=settings.model or case.profile.model,
+                # The section's own endpoint may serve another model than the profile's serving one.
+                model=settings.model or case.section.get("model"),
                 api=settings.api or case.profile.api,
                 api_key=settings.api_key,
                 data_dir=settings.eval_data,

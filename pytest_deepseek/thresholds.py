@@ -369,6 +369,7 @@ _ACCURACY = Mapping_(
             what="generation settings",
         ),
         "endpoint": Text(),
+        "model": Text(),
         "data": Text(),
         "results": Text(),
         "limit": _POSITIVE_INT,
