@@ -75,3 +75,29 @@ def only_client_bound(test: dict) -> bool:
     return (test["scenario"]["concurrency"] == max(c for c, *_ in VLLM_SCENARIOS) and test["verdict"] == "error"
             and bool(codes) and all(code.startswith("client_") for code in codes)
             and all(check["verdict"] != "fail" for check in test["checks"]))
+
+
+@pytest.mark.eval_backend
+def test_accuracy_pipeline_through_evalscope(vllm_server: RunningServer, pytester: pytest.Pytester) -> None:
+    """evalscope grades the real server on the bundled mmlu set: a random model scores near zero, so the
+    gate asserts the pipeline ran (every item scored, none errored) and the record is well formed."""
+    pytest.importorskip("evalscope", reason='needs evalscope: pip install "pytest-deepseek[evalscope]"')
+    project(pytester, ("test_accuracy.py",), (
+        "version: 1\n"
+        "profiles:\n"
+        "  vllm-accuracy:\n"
+        f"    model: {vllm_server.model}\n"
+        "    accuracy:\n"
+        "      backend: evalscope\n"
+        "      generation: {temperature: 0, max_tokens: 16}\n"
+        "      datasets:\n"
+        "        - {name: mmlu, min: 0, expected_items: 8}\n"
+    ))
+    result = pytester.runpytest_subprocess(f"--endpoint={vllm_server.base_url}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    entry = json.loads(latest(pytester, "summary.json"))["tests"][0]
+    metrics = entry["metrics"]
+    assert entry["kind"] == "accuracy" and entry["verdict"] == "pass" and entry["simulated"] is False
+    assert metrics["n"] == 8 and metrics["errored"] == 0 and not metrics["incomplete"]
+    assert 0.0 <= metrics["score"] <= 100.0
+    print(f"evalscope on vLLM (random tiny DeepSeek-V3): mmlu {metrics['score']:.2f} on {metrics['n']} items")
