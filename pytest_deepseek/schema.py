@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,12 +198,11 @@ class AnyOf(Spec):
         return " or ".join(o.description for o in self.options)
 
     def check(self, value: Any, path: Path_) -> Any:
-        errors = []
         for option in self.options:
             try:
                 return option.check(value, path)
-            except SchemaError as exc:
-                errors.append(exc.message)
+            except SchemaError:
+                continue
         raise SchemaError(path, f"expected {self.description}, got {value!r}")
 
 
@@ -219,20 +218,3 @@ class Nullable(Spec):
 
     def check(self, value: Any, path: Path_) -> Any:
         return None if value is None else self.inner.check(value, path)
-
-
-def free_mapping() -> MapOf:
-    """A mapping of anything (used where another component validates the contents)."""
-
-    class _Any(Spec):
-        description = "anything"
-
-        def check(self, value: Any, path: Path_) -> Any:
-            return value
-
-    return MapOf(value=_Any())
-
-
-def known_keys(names: Mapping[str, Any]) -> list[str]:
-    """Sorted keys, for messages."""
-    return sorted(names)

@@ -9,9 +9,7 @@ measured them.
 from __future__ import annotations
 
 import datetime as _dt
-import math
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from . import __version__
@@ -33,7 +31,6 @@ class RunState:
     thresholds_error: str | None = None
     endpoint: EndpointInfo | None = None
     sim: SimHandle | None = None
-    results: list[dict[str, Any]] = field(default_factory=list)
     _folder: RunFolder | None = None
 
     @property
@@ -186,15 +183,3 @@ def apply_overrides(scenario: Scenario, settings: Settings) -> Scenario:
 def now_iso() -> str:
     """Local time with offset, seconds precision."""
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-def fmt_rate(value: float | None) -> str:
-    """Rates as text (inf kept readable)."""
-    if value is None:
-        return "-"
-    return "inf" if math.isinf(value) else f"{value:g}"
-
-
-def results_path_for(state: RunState) -> Path:
-    """Where this run's results are."""
-    return state.settings.results_dir / state.run_id

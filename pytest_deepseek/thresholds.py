@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +26,15 @@ from .schema import (
     Spec,
     Text,
     dotted,
-    free_mapping,
 )
+from .serving.metric_names import LATENCY_METRICS, gateable_metrics
 from .yaml_lines import YamlSyntaxError, load_lined
 
 DATASETS = ("random", "sonnet", "sharegpt", "jsonl")
 ARRIVALS = ("poisson", "gamma", "constant")
 APIS = ("completions", "chat")
-LATENCY_NAMES = ("ttft_ms", "ttfo_ms", "tpot_ms", "e2e_ms", "chunk_gap_ms")
-LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99")
-_THROUGHPUTS = ("output_throughput", "input_throughput", "total_token_throughput")
-SERVING_METRICS: tuple[str, ...] = (
-    *(f"{t}{s}" for t in _THROUGHPUTS for s in ("", "_per_node", "_per_device")),
-    "output_throughput_run_window",
-    "request_throughput",
-    "goodput",
-    "good_fraction",
-    "error_rate",
-    *(f"{n}.{s}" for n in LATENCY_NAMES for s in LATENCY_STATS),
-)
+LATENCY_NAMES = LATENCY_METRICS
+SERVING_METRICS: tuple[str, ...] = tuple(gateable_metrics())  # the names the checks decide
 TRAINING_DIALECTS = (
     "auto", "mmengine", "mindformers", "megatron", "hf", "torchtitan", "deepspeed", "jsonl",
     # aliases the parsers accept
@@ -513,23 +503,6 @@ def load_thresholds(path: Path) -> Thresholds:
     return parse_thresholds(text, path)
 
 
-def with_overrides(scenario: Scenario, **overrides: Any) -> Scenario:
-    """A copy of `scenario` with command-line overrides applied (None values ignored)."""
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    if "request_rate" in clean:
-        clean.setdefault("concurrency", None)
-    if "concurrency" in clean and clean["concurrency"] is not None and "request_rate" not in clean:
-        clean["request_rate"] = None
-    return replace(scenario, **clean)
-
-
-def ensure_known_metric(name: str) -> None:
-    """Raise ThresholdsError for a serving metric name that does not exist."""
-    if name not in SERVING_METRICS:
-        near = difflib.get_close_matches(name, list(SERVING_METRICS), n=1)
-        raise ThresholdsError(f"unknown serving metric {name!r}" + (f"; did you mean {near[0]!r}?" if near else ""))
-
-
 __all__ = [
     "Profile",
     "Scenario",
@@ -537,7 +510,5 @@ __all__ = [
     "ThresholdsError",
     "load_thresholds",
     "parse_thresholds",
-    "with_overrides",
     "SERVING_METRICS",
-    "free_mapping",
 ]

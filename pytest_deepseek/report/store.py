@@ -135,11 +135,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def json_line(data: Mapping[str, Any]) -> str:
-    """One compact JSON line (NaN and inf written as null)."""
-    return json.dumps(_finite(data), separators=(",", ":"), default=_json_default)
-
-
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None

@@ -23,9 +23,8 @@ from typing import Iterable, Literal, Mapping
 import numpy as np
 
 from pytest_deepseek import stats
+from pytest_deepseek.serving.metric_names import gateable_metrics
 from pytest_deepseek.serving.metrics import (
-    LATENCY_METRICS,
-    LATENCY_STATS,
     PERCENTILES,
     RunMetrics,
     throughput_names,
@@ -62,12 +61,6 @@ class CheckResult:
     more_unit: str
     confidence: float
     message: str
-
-
-def gateable_metrics() -> list[str]:
-    """Every metric name a floor or ceiling may name."""
-    latency = [f"{m}.{s}" for m in LATENCY_METRICS for s in LATENCY_STATS]
-    return throughput_names() + ["good_fraction", "error_rate"] + latency
 
 
 def _validate(names: Iterable[str]) -> None:

@@ -22,23 +22,19 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 
+from pytest_deepseek.serving.metric_names import (  # noqa: F401  (re-exported)
+    LATENCY_METRICS,
+    LATENCY_STATS,
+    THROUGHPUT_BASES,
+    latency_names,
+    throughput_names,
+)
 from pytest_deepseek.serving.records import RequestRecord, RunTimeline
 
 WindowUsed = Literal["steady", "run", "none"]
 
-LATENCY_METRICS = ("ttft_ms", "ttfo_ms", "tpot_ms", "e2e_ms", "chunk_gap_ms")
-LATENCY_STATS = ("mean", "p50", "p90", "p95", "p99")
 PERCENTILES = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 SLO_KEYS = ("ttft_ms", "ttfo_ms", "tpot_ms", "e2e_ms")
-# Throughputs that get `_per_node` and `_per_device` variants.
-THROUGHPUT_BASES = (
-    "output_throughput",
-    "output_throughput_run_window",
-    "input_throughput",
-    "total_token_throughput",
-    "request_throughput",
-    "goodput",
-)
 SCALAR_METRICS = (
     "good_fraction",
     "error_rate",
@@ -56,15 +52,9 @@ _NS = 1e9
 _MS = 1e6
 
 
-def throughput_names() -> list[str]:
-    """Every throughput metric name, with its per-node and per-device variants."""
-    return [f"{b}{s}" for b in THROUGHPUT_BASES for s in ("", "_per_node", "_per_device")]
-
-
 def metric_names() -> list[str]:
     """Every name `RunMetrics.value` resolves."""
-    latency = [f"{m}.{s}" for m in LATENCY_METRICS for s in LATENCY_STATS]
-    return throughput_names() + list(SCALAR_METRICS) + latency
+    return throughput_names() + list(SCALAR_METRICS) + latency_names()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ same time axis.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 ApiKind = Literal["completions", "chat"]
@@ -93,14 +93,20 @@ class RequestRecord:
         return sum(self.event_tokens)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """A plain-JSON form for `records.jsonl` (lossless: `from_json_dict` restores it)."""
-        return asdict(self)
+        """A plain-JSON form for `records.jsonl` (lossless: `from_json_dict` restores it).
+
+        Shallow: every field is already a JSON type (no floats, so no NaN), and this runs on the
+        event loop once per finished request, where a deep copy of long token lists would cost.
+        """
+        return {name: getattr(self, name) for name in _RECORD_FIELDS}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "RequestRecord":
         """Rebuild a record written by `to_json_dict`."""
         return cls(**data)
 
+
+_RECORD_FIELDS = tuple(f.name for f in fields(RequestRecord))
 
 LoadMode = Literal["closed", "open", "batch"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..report.store import RunFolder, json_line
+from ..report.store import RunFolder
 from ..thresholds import Scenario
 from ..tokenizers import TextTokenizer
 from . import checks as checks_mod
@@ -140,7 +141,8 @@ class RecordWriter:
         line = record.to_json_dict()
         line["nodeid"] = self.nodeid
         line["scenario"] = self.scenario_id
-        os.write(self._fd, (json_line(line) + "\n").encode("utf-8"))
+        # No NaN-scrubbing pass: a record holds only ints, strings, bools and lists of them.
+        os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode("utf-8"))
 
     def close(self) -> None:
         if self._fd >= 0:
