@@ -10,7 +10,7 @@ Needs the optional extra ``[train-examples]`` (CPU ``torch==2.13.0`` and ``mmeng
     python examples/train_mmengine_toy.py --work-dir work_dirs/toy --iters 2000
 
 mmengine writes ``<work_dir>/<timestamp>/<timestamp>.log`` and
-``<work_dir>/<timestamp>/vis_data/<timestamp>.json``; point ``--training-log`` at ``<work_dir>``.
+``<work_dir>/<timestamp>/vis_data/<timestamp>.json``; point ``--deepseek-training-log`` at ``<work_dir>``.
 """
 
 from __future__ import annotations

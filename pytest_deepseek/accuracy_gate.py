@@ -50,7 +50,7 @@ def evaluate_profile(
     results_override: str | None,
     backend_override: str | None,
     endpoint: tuple[str, str, bool] | None,  # (base_url, model, simulated) of the session endpoint
-    model: str | None,  # --model or accuracy.model: the model its own endpoint must grade (None: its first)
+    model: str | None,  # --deepseek-model or accuracy.model: the model its own endpoint must grade (None: its first)
     api: str,
     api_key: str | None,
     data_dir: str | None,
@@ -84,7 +84,7 @@ def evaluate_profile(
                 info = probe_endpoint(str(own_endpoint), model=model, api_key=api_key)
             endpoint = (info.base_url, info.model, info.simulated)
         if endpoint is None:
-            return Evaluation(error="no endpoint to evaluate: pass --endpoint=URL, or --eval-results=DIR to judge "
+            return Evaluation(error="no endpoint to evaluate: pass --endpoint=URL, or --deepseek-eval-results=DIR to judge "
                                     "an earlier evaluation", backend=backend)
         base_url, model, simulated = endpoint
         names = [str(d["name"]) for d in section.get("datasets", [])]

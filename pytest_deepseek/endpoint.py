@@ -69,7 +69,7 @@ def probe_endpoint(url: str, *, model: str | None, api_key: str | None, simulate
         models = []  # a server whose model list is broken (HTTP 5xx) but that was told which model to use
     if not models:
         if model is None:
-            raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models: name one with --model")
+            raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models: name one with --deepseek-model")
         # Some servers (transformers serve started on a folder) list nothing; the endpoint suite's
         # first real request then says whether the named model is served.
         models = [model]
@@ -78,7 +78,7 @@ def probe_endpoint(url: str, *, model: str | None, api_key: str | None, simulate
     elif model not in models:
         raise EndpointSetupError(
             f"model {model!r} is not served by {base_url}; available models: {', '.join(models)} "
-            "(choose with --model or the profile's model:)"
+            "(choose with --deepseek-model or the profile's model:)"
         )
     has_tokenize = False
     try:

@@ -91,7 +91,7 @@ def deepseek_results(pytestconfig: pytest.Config) -> "RunFolder":
 
 @pytest.fixture(scope="session")
 def deepseek_api_key(pytestconfig: pytest.Config) -> str | None:
-    """The API key in force (--api-key, $DEEPSEEK_API_KEY, $OPENAI_API_KEY); never printed."""
+    """The API key in force (--deepseek-api-key, $DEEPSEEK_API_KEY, $OPENAI_API_KEY); never printed."""
     return _state(pytestconfig).settings.api_key
 
 
@@ -106,7 +106,7 @@ def deepseek_endpoint(pytestconfig: pytest.Config) -> "EndpointInfo":
 
 @pytest.fixture(scope="session")
 def tokenizer(pytestconfig: pytest.Config) -> TextTokenizer:
-    """The tokenizer prompts are built with (--tokenizer, the profile's, or the embedded DeepSeek one)."""
+    """The tokenizer prompts are built with (--deepseek-tokenizer, the profile's, or the embedded DeepSeek one)."""
     state = _state(pytestconfig)
     spec = state.settings.tokenizer
     if spec is None:

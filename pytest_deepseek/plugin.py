@@ -92,11 +92,11 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         state.load_thresholds()
         if settings.profile:
-            state.selected_profiles()  # an unknown --profile is one usage error, before collection
+            state.selected_profiles()  # an unknown --deepseek-profile is one usage error, before collection
         if len(settings.concurrency) > 1 or len(settings.request_rate) > 1:
             if not settings.adhoc_grid:
-                raise ThresholdsError("several --concurrency/--request-rate values make a grid: give --input-len "
-                                      "and --output-len too, or one value to override the profile's scenarios")
+                raise ThresholdsError("several --deepseek-concurrency/--deepseek-request-rate values make a grid: give --deepseek-input-len "
+                                      "and --deepseek-output-len too, or one value to override the profile's scenarios")
     except ThresholdsError as exc:
         raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
     config.stash[STATE_KEY] = state
@@ -162,7 +162,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     try:
         profiles = ", ".join(p.name for p in state.selected_profiles()) or "-"
     except ThresholdsError:
-        profiles = "(to be chosen: --profile)"
+        profiles = "(to be chosen: --deepseek-profile)"
     lines = []
     if endpoint is not None:
         label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""

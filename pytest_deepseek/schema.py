@@ -218,3 +218,22 @@ class Nullable(Spec):
 
     def check(self, value: Any, path: Path_) -> Any:
         return None if value is None else self.inner.check(value, path)
+
+
+# Value specs shared by every section of the thresholds file.
+POSITIVE_INT = Number(minimum=1, integer=True)
+NONNEG_INT = Number(minimum=0, integer=True)
+FRACTION = Number(minimum=0, maximum=1)
+CONFIDENCE = Number(minimum=0.5, maximum=0.9999)
+THRESHOLD_VALUE = Number()
+
+
+def name_check(valid: Sequence[str], what: str = "metric") -> Callable[[str, Path_], None]:
+    """A key check for a map whose keys must be one of `valid` (suggests the nearest)."""
+    def check(key: str, path: tuple[str | int, ...]) -> None:
+        if key not in valid:
+            near = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise SchemaError(path, f"unknown {what} {key!r}{hint}")
+
+    return check

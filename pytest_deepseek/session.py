@@ -53,12 +53,12 @@ class RunState:
         self.thresholds = load_thresholds(path)
 
     def selected_profiles(self) -> list[Profile]:
-        """The profiles this run tests (see README: --profile, endpoint match, or the only one)."""
+        """The profiles this run tests (see README: --deepseek-profile, endpoint match, or the only one)."""
         settings = self.settings
         if self.thresholds is None:
             raise ThresholdsError(
-                f"no thresholds file at {settings.thresholds}: pass --thresholds=PATH (or, for serving, an ad-hoc "
-                "grid with --input-len/--output-len)"
+                f"no thresholds file at {settings.thresholds}: pass --deepseek-thresholds=PATH (or, for serving, an ad-hoc "
+                "grid with --deepseek-input-len/--deepseek-output-len)"
             )
         if settings.profile:
             return self.thresholds.select(settings.profile)
@@ -114,7 +114,7 @@ def serving_cases(state: RunState) -> list[ServingCase]:
     """The serving tests of this run: the ad-hoc grid, or the scenarios of the selected profiles."""
     settings = state.settings
     if settings.adhoc_grid:
-        # An ad-hoc grid needs no thresholds: without --profile it runs under an "adhoc" profile
+        # An ad-hoc grid needs no thresholds: without --deepseek-profile it runs under an "adhoc" profile
         # (or the profile whose endpoint: is the --endpoint), figures reported, nothing gated.
         try:
             profiles = state.selected_profiles()

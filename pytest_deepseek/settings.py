@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ class OptionSpec:
     """One command-line option with its ini mirror and environment variable."""
 
     name: str  # dest, e.g. "endpoint"
-    flag: str  # e.g. "--endpoint"
     help: str
     kind: str = "str"  # str | int | float | bool | list | intlist | ratelist
     default: Any = None
@@ -32,74 +31,84 @@ class OptionSpec:
     ini: bool = True
     metavar: str | None = None
 
+    @property
+    def flag(self) -> str:
+        """`--deepseek-<name>`: every option carries the prefix (other plugins own `--profile`,
+        `--timeout`, ...), except `--endpoint`, the name users know."""
+        return "--endpoint" if self.name == UNPREFIXED else f"--deepseek-{self.name.replace('_', '-')}"
+
+
+UNPREFIXED = "endpoint"
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("endpoint", "--endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
+    OptionSpec("endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
                "to start the embedded simulated engine. Repeatable.", kind="list", env="DEEPSEEK_ENDPOINT",
                metavar="URL"),
-    OptionSpec("api_key", "--api-key", "API key sent as a Bearer token (default: $DEEPSEEK_API_KEY, then "
+    OptionSpec("api_key", "API key sent as a Bearer token (default: $DEEPSEEK_API_KEY, then "
                "$OPENAI_API_KEY). Never printed.", env="DEEPSEEK_API_KEY", ini=False, metavar="KEY"),
-    OptionSpec("model", "--model", "Served model name (default: the profile's model, else the endpoint's first "
+    OptionSpec("model", "Served model name (default: the profile's model, else the endpoint's first "
                "model in /v1/models).", metavar="NAME"),
-    OptionSpec("api", "--api", "API to exercise: completions or chat (default: the profile's).", metavar="API"),
-    OptionSpec("tokenizer", "--tokenizer", "Tokenizer folder or name (default: the embedded DeepSeek V3/R1 "
+    OptionSpec("api", "API to exercise: completions or chat (default: the profile's).", metavar="API"),
+    OptionSpec("tokenizer", "Tokenizer folder or name (default: the embedded DeepSeek V3/R1 "
                "tokenizer). A local folder loads with no network.", metavar="PATH_OR_NAME"),
-    OptionSpec("trust_remote_code", "--trust-remote-code", "Allow tokenizer code from the tokenizer folder.",
+    OptionSpec("trust_remote_code", "Allow tokenizer code from the tokenizer folder.",
                kind="bool", default=False),
-    OptionSpec("thresholds", "--thresholds", "Thresholds file (default: thresholds.yaml in the rootdir).",
+    OptionSpec("thresholds", "Thresholds file (default: thresholds.yaml in the rootdir).",
                metavar="PATH"),
-    OptionSpec("profile", "--profile", "Profile(s) of the thresholds file to test. Repeatable.", kind="list",
+    OptionSpec("profile", "Profile(s) of the thresholds file to test. Repeatable.", kind="list",
                metavar="NAME"),
-    OptionSpec("nodes", "--nodes", "Override the profile's node count (per-node figures divide by it).",
+    OptionSpec("nodes", "Override the profile's node count (per-node figures divide by it).",
                kind="int", metavar="N"),
-    OptionSpec("devices_per_node", "--devices-per-node", "Override the profile's devices per node.", kind="int",
+    OptionSpec("devices_per_node", "Override the profile's devices per node.", kind="int",
                metavar="N"),
-    OptionSpec("results_dir", "--results-dir", "Folder for run results (default: deepseek-results).",
+    OptionSpec("results_dir", "Folder for run results (default: deepseek-results).",
                default="deepseek-results", metavar="DIR"),
-    OptionSpec("input_len", "--input-len", "Ad-hoc grid: input lengths, comma separated.", kind="intlist",
+    OptionSpec("input_len", "Ad-hoc grid: input lengths, comma separated.", kind="intlist",
                ini=False, metavar="N[,N...]"),
-    OptionSpec("output_len", "--output-len", "Ad-hoc grid: output lengths, comma separated.", kind="intlist",
+    OptionSpec("output_len", "Ad-hoc grid: output lengths, comma separated.", kind="intlist",
                ini=False, metavar="N[,N...]"),
-    OptionSpec("concurrency", "--concurrency", "Closed-loop clients, comma separated (grid or override).",
+    OptionSpec("concurrency", "Closed-loop clients, comma separated (grid or override).",
                kind="intlist", ini=False, metavar="N[,N...]"),
-    OptionSpec("request_rate", "--request-rate", "Open-loop request rates per second (or inf), comma separated.",
+    OptionSpec("request_rate", "Open-loop request rates per second (or inf), comma separated.",
                kind="ratelist", ini=False, metavar="R[,R...]"),
-    OptionSpec("num_prompts", "--num-prompts", "Measured requests per scenario (override).", kind="int",
+    OptionSpec("num_prompts", "Measured requests per scenario (override).", kind="int",
                ini=False, metavar="N"),
-    OptionSpec("warmup", "--warmup", "Warmup requests per scenario, excluded from every figure (override).",
+    OptionSpec("warmup", "Warmup requests per scenario, excluded from every figure (override).",
                kind="int", ini=False, metavar="N"),
-    OptionSpec("dataset", "--dataset", "Prompt set: random, sonnet, sharegpt or jsonl (override).", ini=False,
+    OptionSpec("dataset", "Prompt set: random, sonnet, sharegpt or jsonl (override).", ini=False,
                metavar="NAME"),
-    OptionSpec("dataset_path", "--dataset-path", "File for the sharegpt / jsonl prompt sets.", ini=False,
+    OptionSpec("dataset_path", "File for the sharegpt / jsonl prompt sets.", ini=False,
                metavar="PATH"),
-    OptionSpec("early_stop", "--early-stop", "End a serving scenario as soon as its verdict is certain.",
+    OptionSpec("early_stop", "End a serving scenario as soon as its verdict is certain.",
                kind="bool", default=False),
-    OptionSpec("allow_inconclusive", "--allow-inconclusive", "Pass a check whose confidence interval straddles "
+    OptionSpec("allow_inconclusive", "Pass a check whose confidence interval straddles "
                "its threshold (default: fail with how many more requests would decide it).", kind="bool",
                default=False),
-    OptionSpec("request_timeout", "--request-timeout", "Seconds one request may take, start to last token "
+    OptionSpec("request_timeout", "Seconds one request may take, start to last token "
                "(default: the scenario's timeout_s, 600).", kind="float", metavar="S"),
     # training
-    OptionSpec("training_log", "--training-log", "Training log file, folder or glob (repeatable; overrides the "
+    OptionSpec("training_log", "Training log file, folder or glob (repeatable; overrides the "
                "profile's log:).", kind="list", ini=False, metavar="PATH"),
-    OptionSpec("follow", "--follow", "Follow the training log while it is written.", kind="bool", default=False),
-    OptionSpec("follow_timeout", "--follow-timeout", "Wall limit when following a log: seconds or 30m / 6h.",
+    OptionSpec("follow", "Follow the training log while it is written.", kind="bool", default=False),
+    OptionSpec("follow_timeout", "Wall limit when following a log: seconds or 30m / 6h.",
                kind="duration", default=None, metavar="DURATION"),
-    OptionSpec("train_cmd", "--train-cmd", "Launch this training command and follow its output.", ini=False,
+    OptionSpec("train_cmd", "Launch this training command and follow its output.", ini=False,
                metavar="CMD"),
-    OptionSpec("stop_when_decided", "--stop-when-decided", "With --train-cmd: stop the job once decided.",
+    OptionSpec("stop_when_decided", "With --deepseek-train-cmd: stop the job once decided.",
                kind="bool", default=False),
     # accuracy
-    OptionSpec("eval_results", "--eval-results", "Judge an existing evaluation results folder instead of "
+    OptionSpec("eval_results", "Judge an existing evaluation results folder instead of "
                "running one.", ini=False, metavar="DIR"),
-    OptionSpec("eval_data", "--eval-data", "Local dataset root for the evaluation backend.", metavar="DIR"),
-    OptionSpec("eval_backend", "--eval-backend", "Override the profile's accuracy backend: evalscope, "
+    OptionSpec("eval_data", "Local dataset root for the evaluation backend.", metavar="DIR"),
+    OptionSpec("eval_backend", "Override the profile's accuracy backend: evalscope, "
                "opencompass or lm-eval.", metavar="NAME"),
-    OptionSpec("opencompass_python", "--opencompass-python", "Python of the environment OpenCompass is "
+    OptionSpec("opencompass_python", "Python of the environment OpenCompass is "
                "installed in.", metavar="PATH"),
-    OptionSpec("eval_limit", "--eval-limit", "Evaluate at most N items per dataset (smoke runs).", kind="int",
+    OptionSpec("eval_limit", "Evaluate at most N items per dataset (smoke runs).", kind="int",
                ini=False, metavar="N"),
 )
+
+OPTION_BY_NAME = {spec.name: spec for spec in OPTIONS}
 
 
 def _split(value: str) -> list[str]:
@@ -186,7 +195,7 @@ class Settings:
     early_stop: bool = False
     allow_inconclusive: bool = False
     request_timeout: float | None = None
-    thresholds_explicit: bool = False  # --thresholds (or its ini) was given: a missing file is an error
+    thresholds_explicit: bool = False  # --deepseek-thresholds (or its ini) was given: a missing file is an error
     training_log: tuple[str, ...] = ()
     follow: bool = False
     follow_timeout: float | None = None
@@ -197,11 +206,25 @@ class Settings:
     eval_backend: str | None = None
     opencompass_python: str | None = None
     eval_limit: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    def layered(self, name: str, *profile_values: Any) -> Any:
+        """The one precedence rule for a setting the thresholds file can also give: command line >
+        environment > ini (already resolved into this object) > the profile (the first of
+        `profile_values` that is not None, most specific first) > the option's default.
+
+        A boolean option can only switch a behaviour on: False means "not given".
+        """
+        value = getattr(self, name)
+        if value not in (None, (), False):
+            return value
+        for candidate in profile_values:
+            if candidate is not None:
+                return candidate
+        return OPTION_BY_NAME[name].default if value is None or value == () else value
 
     @property
     def adhoc_grid(self) -> bool:
-        """True when --input-len/--output-len describe the scenarios instead of the thresholds file."""
+        """True when --deepseek-input-len/--deepseek-output-len describe the scenarios instead of the thresholds file."""
         return bool(self.input_len or self.output_len)
 
     def overrides(self) -> dict[str, Any]:
@@ -249,13 +272,13 @@ def resolve(
         if value is not None:
             values[spec.name] = value
     if "api" in values and values["api"] not in ("completions", "chat"):
-        raise SettingsError(f"--api must be completions or chat, got {values['api']!r}")
+        raise SettingsError(f"--deepseek-api must be completions or chat, got {values['api']!r}")
     if "dataset" in values and values["dataset"] not in ("random", "sonnet", "sharegpt", "jsonl"):
-        raise SettingsError(f"--dataset must be random, sonnet, sharegpt or jsonl, got {values['dataset']!r}")
+        raise SettingsError(f"--deepseek-dataset must be random, sonnet, sharegpt or jsonl, got {values['dataset']!r}")
     if "eval_backend" in values and values["eval_backend"] not in ("evalscope", "opencompass", "lm-eval"):
-        raise SettingsError(f"--eval-backend must be evalscope, opencompass or lm-eval, got {values['eval_backend']!r}")
+        raise SettingsError(f"--deepseek-eval-backend must be evalscope, opencompass or lm-eval, got {values['eval_backend']!r}")
     if values.get("concurrency") and values.get("request_rate"):
-        raise SettingsError("give --concurrency (closed loop) or --request-rate (open loop), not both")
+        raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:
         values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
     for name in ("thresholds", "results_dir"):

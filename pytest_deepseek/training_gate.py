@@ -31,7 +31,7 @@ def aspects_of(entry: Mapping[str, Any]) -> list[str]:
 
 
 def resolve_log_paths(entry: Mapping[str, Any], cli_logs: Sequence[str], base_dir: Path | None) -> list[str]:
-    """--training-log values, else the entry's `log:` (relative to the thresholds file's folder).
+    """--deepseek-training-log values, else the entry's `log:` (relative to the thresholds file's folder).
 
     `package:examples/...` names a folder shipped inside the installed package.
     """
@@ -82,7 +82,7 @@ def evaluate(entry: Mapping[str, Any], paths: list[str], *, follow: bool, timeou
             )
         else:
             if not paths:
-                raise TrainingLogError(f"training entry {name!r} has no log: set log: or pass --training-log")
+                raise TrainingLogError(f"training entry {name!r} has no log: set log: or pass --deepseek-training-log")
             log = load_records(paths, str(entry.get("dialect", "auto")), rank=entry.get("rank"))
             result = evaluate_entry(entry, log)
     except TrainingLogError as exc:

@@ -77,5 +77,5 @@ def test_tokenizer_agrees_with_server(deepseek_endpoint, deepseek_api_key, token
     # A constant offset (a BOS token the server adds) is aligned by the workload; more is a different tokenizer.
     assert abs(record.prompt_tokens - client_count) <= 1, (
         f"server counted {record.prompt_tokens} prompt tokens, tokenizer {tokenizer.name!r} counts {client_count}: "
-        "pass the deployment's tokenizer with --tokenizer"
+        "pass the deployment's tokenizer with --deepseek-tokenizer"
     )

@@ -2,7 +2,7 @@
 
 `convergence` covers fail-fast (NaN/inf, crash messages, skipped or NaN iterations, overflow
 streaks), the converge criterion, divergence, plateaus and parsing cross-checks; `speed` covers the
-entry's floors and ceilings. A finished log is read whole; with --follow or --train-cmd the gate
+entry's floors and ceilings. A finished log is read whole; with --deepseek-follow or --deepseek-train-cmd the gate
 follows the run live and ends as soon as the verdict is certain.
 """
 

@@ -7,36 +7,41 @@ records from any tool's results folder), `judge` (one thresholds entry against i
 
 from __future__ import annotations
 
-from .backends import BACKENDS, Backend, get_backend
-from .bundled import answer_key_path, bundled_datasets_dir
-from .generation import R1_RECIPE, GenerationError, GenerationSettings, generation_settings
-from .read import ResultsError, detect_backend, read_results
-from .records import ItemResult, ScoreRecord
-from .rule import ERROR, FAIL, PASS, AccuracyCheck, judge
-from .run import INSTALL, BackendError, BackendMissing, run_backend
+import importlib
+from typing import Any
 
-__all__ = [
-    "BACKENDS",
-    "ERROR",
-    "FAIL",
-    "INSTALL",
-    "PASS",
-    "R1_RECIPE",
-    "AccuracyCheck",
-    "Backend",
-    "BackendError",
-    "BackendMissing",
-    "GenerationError",
-    "GenerationSettings",
-    "ItemResult",
-    "ResultsError",
-    "ScoreRecord",
-    "answer_key_path",
-    "bundled_datasets_dir",
-    "detect_backend",
-    "generation_settings",
-    "get_backend",
-    "judge",
-    "read_results",
-    "run_backend",
-]
+# Imported on first use: the plugin imports spec modules of this package at pytest start-up,
+# and the package's heavy parts (numpy, readers, runners) must not come with them.
+_EXPORTS = {
+    "BACKENDS": "backends",
+    "Backend": "backends",
+    "get_backend": "backends",
+    "answer_key_path": "bundled",
+    "bundled_datasets_dir": "bundled",
+    "R1_RECIPE": "generation",
+    "GenerationError": "generation",
+    "GenerationSettings": "generation",
+    "generation_settings": "generation",
+    "ResultsError": "read",
+    "detect_backend": "read",
+    "read_results": "read",
+    "ItemResult": "records",
+    "ScoreRecord": "records",
+    "ERROR": "rule",
+    "FAIL": "rule",
+    "PASS": "rule",
+    "AccuracyCheck": "rule",
+    "judge": "rule",
+    "INSTALL": "run",
+    "BackendError": "run",
+    "BackendMissing": "run",
+    "run_backend": "run",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -39,10 +39,10 @@ def pytest_commands(kind: str, base_url: str, model: str, thresholds: Path,
     On a small machine the client goes on the CPUs the server was kept off (`taskset`).
     """
     prefix = ["taskset", "-c", ",".join(str(c) for c in sorted(client_cpus))] if client_cpus else []
-    endpoint = [*prefix, "pytest", "suites/test_endpoint.py", f"--endpoint={base_url}", f"--model={model}"]
+    endpoint = [*prefix, "pytest", "suites/test_endpoint.py", f"--endpoint={base_url}", f"--deepseek-model={model}"]
     profile, _ = profile_for(kind, model)
-    serving = [*prefix, "pytest", "suites/test_serving.py", f"--endpoint={base_url}", f"--thresholds={thresholds}",
-               f"--profile={profile}"]
+    serving = [*prefix, "pytest", "suites/test_serving.py", f"--endpoint={base_url}", f"--deepseek-thresholds={thresholds}",
+               f"--deepseek-profile={profile}"]
     return [shlex.join(endpoint), shlex.join(serving)]
 
 

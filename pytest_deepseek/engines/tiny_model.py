@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .cache import build_lock
+from ..locks import exclusive
 
 SEED = 0
 
@@ -154,7 +154,7 @@ def ensure_tiny_model(python: Path, cache_root: Path, *, tag: str, timeout_s: fl
     target = cache_root / "models" / f"tiny-deepseek-v3-{tag}-{key}"
     if (target / DONE_MARKER).is_file():
         return target
-    with build_lock(target.with_name(target.name + ".lock")):
+    with exclusive(target.with_name(target.name + ".lock")):
         if not (target / DONE_MARKER).is_file():
             _build_with(python, target, timeout_s)
     return target

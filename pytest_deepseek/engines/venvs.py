@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cache import build_lock
+from ..locks import exclusive
 
 MARKER = ".pytest-deepseek-venv.json"
 INSTALL_TIMEOUT_S = 1800.0
@@ -71,7 +71,7 @@ def ensure_venv(spec: VenvSpec, root: Path, log: Callable[[str], None] = print) 
     venv = root / "venvs" / spec.name
     if is_ready(spec, venv):
         return venv
-    with build_lock(root / "venvs" / f".{spec.name}.lock"):
+    with exclusive(root / "venvs" / f".{spec.name}.lock"):
         if not is_ready(spec, venv):
             _build(spec, venv, root / "venvs" / f"{spec.name}-install.log", log)
     return venv

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..locks import exclusive
 
 
 def once_per_run(directory: Path, stem: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -17,14 +18,10 @@ def once_per_run(directory: Path, stem: str, compute: Callable[[], dict[str, Any
     """
     directory.mkdir(parents=True, exist_ok=True)
     cached = directory / f"{stem}.json"
-    with open(directory / f".{stem}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if cached.exists():
-                data: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
-                return data
-            data = compute()
-            cached.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+    with exclusive(directory / f".{stem}.lock"):
+        if cached.exists():
+            data: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
             return data
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        data = compute()
+        cached.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        return data

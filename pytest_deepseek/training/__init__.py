@@ -3,15 +3,31 @@
 Public API: ``load_records``, ``evaluate_entry``, ``follow_and_evaluate`` and their types.
 """
 
-from .dialects import DIALECT_NAMES
-from .evaluate import evaluate_entry
-from .live import follow_and_evaluate
-from .loader import load_records
-from .records import Event, Record, TrainingLog, TrainingLogError
-from .result import Check, TrainingResult
-from .spec import read_entry
+from __future__ import annotations
 
-__all__ = [
-    "DIALECT_NAMES", "Check", "Event", "Record", "TrainingLog", "TrainingLogError", "TrainingResult",
-    "evaluate_entry", "follow_and_evaluate", "load_records", "read_entry",
-]
+import importlib
+from typing import Any
+
+# Imported on first use: the plugin imports spec modules of this package at pytest start-up,
+# and the package's heavy parts (numpy, readers, runners) must not come with them.
+_EXPORTS = {
+    "DIALECT_NAMES": "dialects",
+    "evaluate_entry": "evaluate",
+    "follow_and_evaluate": "live",
+    "load_records": "loader",
+    "Event": "records",
+    "Record": "records",
+    "TrainingLog": "records",
+    "TrainingLogError": "records",
+    "Check": "result",
+    "TrainingResult": "result",
+    "read_entry": "spec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -1,4 +1,4 @@
-"""``--train-cmd``: run a training command, keep its output in a file, stop it on request."""
+"""``--deepseek-train-cmd``: run a training command, keep its output in a file, stop it on request."""
 
 from __future__ import annotations
 

@@ -9,7 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..schema import (
+    NONNEG_INT,
+    POSITIVE_INT,
+    THRESHOLD_VALUE,
+    AnyOf,
+    Flag,
+    ListOf,
+    Mapping_,
+    MapOf,
+    Nullable,
+    Number,
+    Text,
+)
+
 STATISTICS = ("raw", "window_mean", "ema")
+TRAINING_DIALECTS = (
+    "auto", "mmengine", "mindformers", "megatron", "hf", "torchtitan", "deepspeed", "jsonl",
+    # aliases the parsers accept
+    "xtuner", "mindspeed", "megatron-deepspeed", "transformers", "trl", "llamafactory", "llama-factory",
+)
 SPEED_STATISTICS = ("median", "mean", "p10", "p50", "p90", "min", "max", "aggregate")
 
 
@@ -195,3 +214,68 @@ def read_entry(entry: Mapping[str, Any]) -> EntrySpec:
         cross_check_tolerance=_num(entry, "cross_check_tolerance", "training", 0.1),
         speed_decide_after=_num(entry, "speed_decide_after", "training", None, integer=True),
     )
+
+
+# The schema fragment of one `training:` entry (the thresholds loader composes it).
+_STATISTIC = Text(choices=STATISTICS)
+_TRAINING_CONVERGE = Mapping_(
+    fields={
+        "metric": Text(),
+        "below": Number(),
+        "within": POSITIVE_INT,
+        "statistic": _STATISTIC,
+        "window": POSITIVE_INT,
+        "sustain": POSITIVE_INT,
+        "strict": Flag(),
+    },
+    required=("below",),
+    what="converge criterion",
+)
+_TRAINING_DIVERGE = Mapping_(
+    fields={"metric": Text(), "ratio": Number(minimum=1, exclusive_minimum=True), "after": NONNEG_INT,
+            "statistic": _STATISTIC, "window": POSITIVE_INT},
+    required=("ratio",),
+    what="diverge criterion",
+)
+_TRAINING_PLATEAU = Mapping_(
+    fields={"metric": Text(), "below": Number(), "epsilon": Number(minimum=0), "patience": POSITIVE_INT,
+            "window": POSITIVE_INT},
+    required=("patience",),
+    what="plateau criterion",
+)
+_TRAINING_FAIL_FAST = Mapping_(
+    fields={"nan": Flag(), "crash": Flag(), "missing_metric": Flag(), "nan_iterations": NONNEG_INT,
+            "skipped_iterations": Nullable(NONNEG_INT), "overflow_streak": NONNEG_INT,
+            "metrics": ListOf(item=Text(), scalar_ok=True)},
+    what="fail_fast section",
+)
+TRAINING_ENTRY = Mapping_(
+    fields={
+        "name": Text(),
+        "log": AnyOf(options=[Text(), ListOf(item=Text())]),
+        "dialect": Text(choices=TRAINING_DIALECTS),
+        "rank": NONNEG_INT,
+        "converge": _TRAINING_CONVERGE,
+        "diverge": _TRAINING_DIVERGE,
+        "plateau": _TRAINING_PLATEAU,
+        "fail_fast": _TRAINING_FAIL_FAST,
+        "floors": MapOf(value=THRESHOLD_VALUE),
+        "ceilings": MapOf(value=THRESHOLD_VALUE),
+        "speed_statistic": Text(choices=SPEED_STATISTICS),
+        "warmup_iters": NONNEG_INT,
+        "outlier_factor": Number(minimum=1),
+        "min_records": POSITIVE_INT,
+        "seq_length": POSITIVE_INT,
+        "global_batch_size": POSITIVE_INT,
+        "devices": POSITIVE_INT,
+        "batch_size": POSITIVE_INT,
+        "sequence_parallel_size": POSITIVE_INT,
+        "cross_checks": Flag(),
+        "cross_check_tolerance": Number(minimum=0, exclusive_minimum=True),
+        "speed_decide_after": Nullable(POSITIVE_INT),
+        "example": Flag(),
+        "description": Text(),
+    },
+    required=("name",),
+    what="training entry",
+)

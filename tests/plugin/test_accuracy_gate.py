@@ -33,7 +33,7 @@ def test_opencompass_results_seed_style(pytester):
     run = next((pytester.path / "outputs").iterdir())
     # The first of the run's two summaries, where math-500 failed ('-'); the folder alone reads the latest.
     first_summary = sorted((run / "summary").glob("summary_*.csv"))[0]
-    result = pytester.runpytest_subprocess(f"--eval-results={first_summary}", "-v", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--deepseek-eval-results={first_summary}", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*gate:cluewsc-dev*PASSED*", "*gate:math_500*FAILED*"])
     tests = {t["dataset"]: t for t in summary(pytester)["tests"]}
@@ -49,7 +49,7 @@ def test_latest_opencompass_summary_is_read_by_default(pytester):
         - {name: mmlu, min: 40.0}
         """), suites=("test_accuracy.py",))
     run = next((RESULTS / "opencompass").iterdir())
-    result = pytester.runpytest_subprocess(f"--eval-results={run}", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--deepseek-eval-results={run}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     tests = {t["dataset"]: t for t in summary(pytester)["tests"]}
     assert tests["math_500"]["metrics"]["score"] == pytest.approx(80.0)
@@ -60,7 +60,7 @@ def test_errored_evalscope_item_fails_the_gate(pytester):
     make_project(pytester, profile("evalscope", """\
         - {name: mmlu, min: 50.0}
         """), suites=("test_accuracy.py",))
-    result = pytester.runpytest_subprocess(f"--eval-results={RESULTS / 'evalscope-errored'}", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--deepseek-eval-results={RESULTS / 'evalscope-errored'}", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     entry = summary(pytester)["tests"][0]
     assert entry["verdict"] == "error" and entry["metrics"]["errored"] >= 1
@@ -68,7 +68,7 @@ def test_errored_evalscope_item_fails_the_gate(pytester):
 
 @pytest.mark.skipif(shutil.which("opencompass") is not None, reason="opencompass is on PATH here")
 def test_missing_backend_names_the_install_command(pytester):
-    # OpenCompass lives in its own environment: without --opencompass-python (or `opencompass` on
+    # OpenCompass lives in its own environment: without --deepseek-opencompass-python (or `opencompass` on
     # PATH) it is missing, and the error says how to install it.
     make_project(pytester, profile("opencompass", """\
         - {name: mmlu, min: 50.0}
@@ -76,7 +76,7 @@ def test_missing_backend_names_the_install_command(pytester):
     result = pytester.runpytest_subprocess("--endpoint=sim://fast", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    assert "pip install opencompass==0.5.4" in out and "--opencompass-python" in out
+    assert "pip install opencompass==0.5.4" in out and "--deepseek-opencompass-python" in out
 
 
 def test_no_endpoint_and_no_results_is_an_error(pytester):

@@ -102,7 +102,7 @@ def test_xdist_off_n0_n2(pytester, xdist_args):
 def test_unreachable_endpoint_is_one_clear_error(pytester):
     make_project(pytester, FAST % {"floor": 5})
     port = closed_port()
-    result = pytester.runpytest_subprocess(f"--endpoint=http://127.0.0.1:{port}/v1", "--profile=sim-fast",
+    result = pytester.runpytest_subprocess(f"--endpoint=http://127.0.0.1:{port}/v1", "--deepseek-profile=sim-fast",
                                            "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     err = result.stderr.str()
@@ -112,7 +112,7 @@ def test_unreachable_endpoint_is_one_clear_error(pytester):
 
 def test_unknown_model_lists_available_models(pytester):
     make_project(pytester, FAST % {"floor": 5})
-    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "--model=deepseek-ai/DeepSeek-V9",
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "--deepseek-model=deepseek-ai/DeepSeek-V9",
                                            "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "available models: deepseek-ai/DeepSeek-V3" in result.stderr.str()
@@ -129,16 +129,16 @@ def test_malformed_thresholds_names_the_line(pytester):
 
 def test_bad_option_value_is_a_usage_error(pytester):
     make_project(pytester, FAST % {"floor": 5})
-    result = pytester.runpytest_subprocess("--api=grpc", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("--deepseek-api=grpc", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "--api must be completions or chat" in result.stderr.str()
+    assert "--deepseek-api must be completions or chat" in result.stderr.str()
 
 
 def test_adhoc_grid_makes_one_test_per_cell(pytester):
     make_project(pytester, FAST % {"floor": 5})
     result = pytester.runpytest_subprocess(
-        "--endpoint=sim://fast?step_base_ms=8", "--profile=sim-fast", "--input-len=32,48", "--output-len=8",
-        "--concurrency=2", "--num-prompts=6", "--warmup=0", "-v", "-p", "no:cacheprovider")
+        "--endpoint=sim://fast?step_base_ms=8", "--deepseek-profile=sim-fast", "--deepseek-input-len=32,48", "--deepseek-output-len=8",
+        "--deepseek-concurrency=2", "--deepseek-num-prompts=6", "--deepseek-warmup=0", "-v", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_serving?sim-fast:in32-out8-c2?*PASSED*",
                                  "*test_serving?sim-fast:in48-out8-c2?*PASSED*"])
@@ -148,7 +148,7 @@ def test_adhoc_grid_makes_one_test_per_cell(pytester):
 def test_server_errors_mid_run_are_recorded_not_a_crash(pytester):
     make_project(pytester, FAST % {"floor": 5})
     result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8&fail_every=4&fail_midstream_every=5",
-                                           "--profile=sim-fast", "-p", "no:cacheprovider")
+                                           "--deepseek-profile=sim-fast", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "ERROR" in out and "of 40 requests failed" in out and "budget 1.00%" in out

@@ -105,8 +105,8 @@ def test_train_cmd_is_stopped_once_decided(pytester):
             print(json.dumps({"step": step, "loss": 1.0 / step}), flush=True)
             time.sleep(0.02)
         """))
-    result = pytester.runpytest_subprocess(f"--train-cmd={sys.executable} {script}", "--stop-when-decided",
-                                           "--follow-timeout=60", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(f"--deepseek-train-cmd={sys.executable} {script}", "--deepseek-stop-when-decided",
+                                           "--deepseek-follow-timeout=60", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     data = summary(pytester)["tests"][0]
     assert data["metrics"]["stopped_early"] is True

@@ -98,11 +98,11 @@ def test_cli_prints_runnable_commands(tmp_path: Path) -> None:
     thresholds = tmp_path / "thresholds.yaml"
     endpoint, serving = pytest_commands("transformers-serve", "http://127.0.0.1:9/v1", "/m/tiny", thresholds,
                                         frozenset({1}))
-    assert endpoint == "taskset -c 1 pytest suites/test_endpoint.py --endpoint=http://127.0.0.1:9/v1 --model=/m/tiny"
+    assert endpoint == "taskset -c 1 pytest suites/test_endpoint.py --endpoint=http://127.0.0.1:9/v1 --deepseek-model=/m/tiny"
     assert serving == (f"taskset -c 1 pytest suites/test_serving.py --endpoint=http://127.0.0.1:9/v1 "
-                       f"--thresholds={thresholds} --profile=transformers-serve-ci")
+                       f"--deepseek-thresholds={thresholds} --deepseek-profile=transformers-serve-ci")
     endpoint, serving = pytest_commands("vllm", "http://127.0.0.1:9/v1", "tiny-deepseek-v3", thresholds, None)
-    assert endpoint.startswith("pytest suites/test_endpoint.py") and serving.endswith("--profile=vllm-cpu-ci")
+    assert endpoint.startswith("pytest suites/test_endpoint.py") and serving.endswith("--deepseek-profile=vllm-cpu-ci")
 
 
 @pytest.mark.parametrize("kind", ["vllm", "transformers-serve"])

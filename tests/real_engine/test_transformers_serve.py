@@ -43,7 +43,7 @@ def test_serving_falls_back_to_unforced_lengths_when_configured(
         transformers_server: RunningServer, pytester: pytest.Pytester) -> None:
     project(pytester, ("test_serving.py",), transformers_profile(transformers_server.model, forced=False))
     result = pytester.runpytest_subprocess(f"--endpoint={transformers_server.base_url}",
-                                           f"--profile={TRANSFORMERS_PROFILE}", "-p", "no:cacheprovider")
+                                           f"--deepseek-profile={TRANSFORMERS_PROFILE}", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
     recs = records(pytester)
     assert len(recs) == 2 * (1 + 6)
@@ -55,7 +55,7 @@ def test_serving_with_forced_lengths_is_an_error_naming_the_cause(
         transformers_server: RunningServer, pytester: pytest.Pytester) -> None:
     project(pytester, ("test_serving.py",), transformers_profile(transformers_server.model, forced=True))
     result = pytester.runpytest_subprocess(f"--endpoint={transformers_server.base_url}",
-                                           f"--profile={TRANSFORMERS_PROFILE}", "-p", "no:cacheprovider")
+                                           f"--deepseek-profile={TRANSFORMERS_PROFILE}", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
     assert "ERROR" in out and "PASS" not in out
@@ -66,7 +66,7 @@ def test_serving_with_forced_lengths_is_an_error_naming_the_cause(
 def test_model_must_be_the_pinned_one(transformers_server: RunningServer, pytester: pytest.Pytester) -> None:
     project(pytester, ("test_endpoint.py",))
     result = pytester.runpytest_subprocess(f"--endpoint={transformers_server.base_url}",
-                                           "--model=deepseek-ai/DeepSeek-V3", "-p", "no:cacheprovider")
+                                           "--deepseek-model=deepseek-ai/DeepSeek-V3", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"available models: {transformers_server.model}" in result.stderr.str()
 
@@ -74,9 +74,9 @@ def test_model_must_be_the_pinned_one(transformers_server: RunningServer, pytest
 def test_model_pinned_by_path(transformers_server_by_path: RunningServer, pytester: pytest.Pytester) -> None:
     project(pytester, ("test_endpoint.py",))
     result = pytester.runpytest_subprocess(f"--endpoint={transformers_server_by_path.base_url}",
-                                           f"--model={transformers_server_by_path.model}", "-p", "no:cacheprovider")
+                                           f"--deepseek-model={transformers_server_by_path.model}", "-p", "no:cacheprovider")
     assert result.ret != pytest.ExitCode.USAGE_ERROR, result.stderr.str()
-    # Its /v1/models lists nothing: the session goes on with --model, and the endpoint suite says so.
+    # Its /v1/models lists nothing: the session goes on with --deepseek-model, and the endpoint suite says so.
     result.assert_outcomes(passed=6, failed=2)
     out = result.stdout.str()
     assert "server cannot force output length" in out

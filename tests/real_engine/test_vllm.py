@@ -35,7 +35,7 @@ def test_serving_suite_and_metrics_cross_check(vllm_server: RunningServer, pytes
     project(pytester, ("test_serving.py",), vllm_profile(vllm_server.model))
     before = prometheus_counters(vllm_server.base_url)
     with on_client_cpus():
-        result = pytester.runpytest_subprocess(f"--endpoint={vllm_server.base_url}", f"--profile={VLLM_PROFILE}",
+        result = pytester.runpytest_subprocess(f"--endpoint={vllm_server.base_url}", f"--deepseek-profile={VLLM_PROFILE}",
                                                "-p", "no:cacheprovider")
     after = prometheus_counters(vllm_server.base_url)
 

@@ -1,4 +1,4 @@
-"""Live following: a real writer process, partial lines, truncation, rotation, NaN, hang, --train-cmd."""
+"""Live following: a real writer process, partial lines, truncation, rotation, NaN, hang, --deepseek-train-cmd."""
 
 from __future__ import annotations
 

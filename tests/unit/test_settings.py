@@ -44,12 +44,12 @@ def test_grid_lists():
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"api": "grpc"}, "--api must be completions or chat"),
-        ({"input_len": ["12,x"]}, "--input-len"),
+        ({"api": "grpc"}, "--deepseek-api must be completions or chat"),
+        ({"input_len": ["12,x"]}, "--deepseek-input-len"),
         ({"input_len": ["0"]}, "positive"),
         ({"concurrency": ["4"], "request_rate": ["2"]}, "not both"),
-        ({"nodes": "-2"}, "--nodes must be a positive whole number"),
-        ({"dataset": "wiki"}, "--dataset must be"),
+        ({"nodes": "-2"}, "--deepseek-nodes must be a positive whole number"),
+        ({"dataset": "wiki"}, "--deepseek-dataset must be"),
         ({"follow_timeout": "6 hours"}, "cannot read duration"),
     ],
 )

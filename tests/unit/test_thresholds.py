@@ -105,7 +105,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_profile_selection():
     thresholds = parse_thresholds(GOOD, Path("t.yaml"))
     assert [p.name for p in thresholds.select(["other"])] == ["other"]
-    with pytest.raises(ThresholdsError, match="choose with --profile: other, v3-h800"):
+    with pytest.raises(ThresholdsError, match="choose with --deepseek-profile: other, v3-h800"):
         thresholds.select([])
     with pytest.raises(ThresholdsError, match="did you mean 'v3-h800'"):
         thresholds.select(["v3-h80"])

@@ -17,7 +17,7 @@ INSTALL = {
     "lm-eval": 'pip install "pytest-deepseek[lm-eval]"   # lm-eval[api]==0.4.13',
     "opencompass": (
         "python -m venv /opt/opencompass && /opt/opencompass/bin/pip install opencompass==0.5.4 "
-        '"pyarrow<22" "math-verify[antlr4_11_0]"   # then pass --opencompass-python /opt/opencompass/bin/python'
+        '"pyarrow<22" "math-verify[antlr4_11_0]"   # then pass --deepseek-opencompass-python /opt/opencompass/bin/python'
     ),
 }
 

@@ -1,7 +1,7 @@
 """Run OpenCompass as a subprocess in its own environment, with a config the plugin writes.
 
 OpenCompass is installed apart (it pins torch and conflicts with evalscope's fork): the runner uses
-`--opencompass-python` (an interpreter with `opencompass` importable) or the `opencompass` command
+`--deepseek-opencompass-python` (an interpreter with `opencompass` importable) or the `opencompass` command
 on PATH. The config is a Python file: `OpenAISDK` on `<base>/v1` with a local `tokenizer_path`
 (it counts prompt tokens and would otherwise fetch one; default: the embedded DeepSeek tokenizer)
 and `extract_non_reasoning_content` (it returns `reasoning_content + '</think>' + content`);
@@ -211,7 +211,7 @@ def launcher(opencompass_python: str | None) -> list[str]:
     found = shutil.which("opencompass")
     if found is None:
         raise BackendMissing(
-            "the OpenCompass backend is not available: no --opencompass-python given and no `opencompass` on PATH; "
+            "the OpenCompass backend is not available: no --deepseek-opencompass-python given and no `opencompass` on PATH; "
             f"install it in its own environment with:\n  {INSTALL['opencompass']}"
         )
     return [found]
