@@ -1,20 +1,21 @@
 """How often is a throughput-floor verdict wrong, and how many requests does early stopping save?
 
-Synthetic closed-loop runs (pytest_deepseek.serving.synthetic: continuous-batching steps with an
-autocorrelated slowdown) are generated with a true per-node output throughput 5% below and 5%
-above the floor. For each run:
+Synthetic closed-loop runs (pytest_deepseek.testing.synthetic: continuous-batching steps with an
+autocorrelated slowdown) are generated with a true per-node output throughput 5% below the floor,
+5% above it, and exactly at it. Every run is judged under both batch floors the gate uses:
+the real-server default (`checks.MIN_BATCH_S`) and the simulator's (0 s). For each:
 
 - fixed run: all prompts, the full pipeline (compute_run_metrics -> bucket_series ->
   evaluate_checks) at one-sided 95%;
 - early stopping: a look every K completed requests, each at the Bonferroni-corrected confidence
   1 - 0.05 / looks (looks = prompts / K planned); the run stops at the first look that decides.
-  At a look the client has seen exactly the token events before that moment, so the look's
-  per-second series is the prefix of the full run's series up to the look (the unit tests check
-  this equivalence on truncated records). Requests used = requests sent by the deciding look.
+  A look sees exactly the token events before it, so its series is the full run's events cut at
+  the look, bucketed as the gate buckets a window of that length (1 s, or window / 40 when
+  shorter). Requests used = requests sent by the deciding look.
 
 A wrong verdict is PASS below the floor or FAIL above it; INCONCLUSIVE is counted separately.
-A third case puts the truth exactly at the floor: there both PASS and FAIL are unproven claims,
-and each should happen in at most 5% of runs (the calibration of the one-sided bounds).
+At the floor both PASS and FAIL are unproven claims, and each should happen in at most 5% of
+runs (the calibration of the one-sided bounds).
 
     python benchmarks/verdict_trust.py [--runs 200] [--prompts 10000] [--every 500]
 """
@@ -24,50 +25,117 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
 from pytest_deepseek import stats
 from pytest_deepseek.serving.checks import MIN_BATCH_S, evaluate_checks
-from pytest_deepseek.serving.metrics import bucket_series, compute_run_metrics
-from pytest_deepseek.serving.synthetic import generate_run
+from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
+from pytest_deepseek.testing.synthetic import generate_run
 
 FLOOR_PER_NODE = 871.78  # tok/s/node, DeepSeek-V3 on 2 x 8 H800 (2048 in / 1024 out)
 NODES, DEVICES = 2, 8
 CONFIDENCE = 0.95
 METRIC = "output_throughput_per_node"
+BATCH_FLOORS = {"real server": MIN_BATCH_S, "simulator": 0.0}
+CASES = ((0.95, "fail"), (1.05, "pass"), (1.0, None))  # (truth / floor, right verdict)
+# The gate's bucket width for a window (serving/judge.py, bucket_seconds): 1 s, or window / 40
+# (at least 10 ms) for windows shorter than 40 s.
+TARGET_BUCKETS = 40
 
 
-def one_run(factor: float, seed: int, prompts: int, every: int, sigma: float
-            ) -> tuple[str, str, int, float]:
-    """(fixed verdict, early verdict, requests used early, measured / true throughput)."""
+@dataclass(frozen=True)
+class Measured:
+    """One synthetic run as the checks see it, plus what the looks need."""
+
+    metrics: RunMetrics
+    series: dict[str, np.ndarray]
+    token_times: np.ndarray  # ns, sorted
+    token_cum: np.ndarray  # tokens arrived before token_times[i] (length + 1)
+    done_times: np.ndarray  # last-token time of each request, sorted
+    send_times: np.ndarray  # sorted
+    ratio: float  # measured / true throughput
+
+
+def measure(factor: float, seed: int, prompts: int, sigma: float) -> Measured:
     true_total = FLOOR_PER_NODE * factor * NODES
     run = generate_run(true_total, seed=seed, num_prompts=prompts, ar_sigma=sigma)
     m = compute_run_metrics(run.records, run.timeline, nodes=NODES, devices_per_node=DEVICES)
-    series = bucket_series(run.records, m)
-    [fixed] = evaluate_checks(m, series, floors={METRIC: FLOOR_PER_NODE}, confidence=CONFIDENCE)
+    times = np.concatenate([np.asarray(r.event_times, dtype=np.int64) for r in run.records])
+    tokens = np.concatenate([np.asarray(r.event_tokens, dtype=float) for r in run.records])
+    order = np.argsort(times, kind="stable")
+    return Measured(
+        metrics=m, series=bucket_series(run.records, m), token_times=times[order],
+        token_cum=np.concatenate([[0.0], np.cumsum(tokens[order])]),
+        done_times=np.sort([r.t_last_token for r in run.records]),
+        send_times=np.sort([r.t_send for r in run.records]),
+        ratio=m.output_throughput / true_total)
 
-    per_node = series["output_throughput"] / NODES
+
+def look_series(run: Measured, t_look: int) -> tuple[np.ndarray, float]:
+    """Per-node output tok/s buckets of the window [window start, t_look) and the bucket width."""
+    start = run.metrics.window_start_ns
+    assert start is not None
+    window_s = (t_look - start) / 1e9
+    bucket_s = min(1.0, max(0.01, window_s / TARGET_BUCKETS))
+    width = int(round(bucket_s * 1e9))
+    edges = start + width * np.arange(max(0, (t_look - start) // width) + 1, dtype=np.int64)
+    cum = run.token_cum[np.searchsorted(run.token_times, edges, side="left")]
+    return np.diff(cum) / bucket_s / NODES, bucket_s
+
+
+def fixed_verdict(run: Measured, min_batch_s: float) -> str:
+    [check] = evaluate_checks(run.metrics, run.series, floors={METRIC: FLOOR_PER_NODE},
+                              confidence=CONFIDENCE, min_batch_s=min_batch_s)
+    return check.verdict
+
+
+def early_verdict(run: Measured, min_batch_s: float, prompts: int, every: int) -> tuple[str, int]:
+    """(verdict of the first deciding look or INCONCLUSIVE, requests sent by then)."""
     looks = prompts // every
     conf = stats.per_look_confidence(CONFIDENCE, looks)
-    done = np.sort([r.t_last_token for r in run.records])
-    sends = np.sort([r.t_send for r in run.records])
-    t0 = run.timeline.t_load_reached
-    early, used = "inconclusive", prompts
     for j in range(1, looks + 1):
-        t_look = int(done[j * every - 1])
-        n = min(per_node.size, int((t_look - t0) // 1_000_000_000))
-        d = stats.series_decision(per_node[:n], FLOOR_PER_NODE, ">=", conf,
-                                  min_batch=int(MIN_BATCH_S))
+        t_look = int(run.done_times[j * every - 1])
+        series, bucket_s = look_series(run, t_look)
+        min_batch = max(1, int(np.ceil(min_batch_s / bucket_s - 1e-9)))
+        d = stats.series_decision(series, FLOOR_PER_NODE, ">=", conf, unit_s=bucket_s,
+                                  min_batch=min_batch)
         if d.verdict != "inconclusive":
-            early, used = d.verdict, int(np.searchsorted(sends, t_look, side="right"))
-            break
-    return fixed.verdict, early, used, m.output_throughput / true_total
+            return d.verdict, int(np.searchsorted(run.send_times, t_look, side="right"))
+    return "inconclusive", prompts
+
+
+@dataclass
+class Tally:
+    fixed: Counter
+    early: Counter
+    used: list[int]
+
+
+def rates(c: Counter, runs: int) -> str:
+    return "  ".join(f"{v.upper()} {c[v] / runs:6.1%}" for v in ("pass", "fail", "inconclusive"))
+
+
+def report(case: tuple[float, str | None], tallies: dict[str, Tally], runs: int, ratio: list[float],
+           prompts: int) -> None:
+    factor, right = case
+    print(f"\ntrue throughput = floor x {factor}"
+          + (f" (right verdict: {right.upper()})" if right else " (at the floor: PASS and FAIL "
+                                                                   "should each be <= 5%)"))
+    print(f"  measured / true throughput: mean {np.mean(ratio):.4f}, sd {np.std(ratio):.4f}")
+    for label, t in tallies.items():
+        for name, c in (("fixed run", t.fixed), ("early stop", t.early)):
+            wrong = "" if right is None else (
+                f"   wrong {c['pass' if right == 'fail' else 'fail'] / runs:6.1%}")
+            print(f"  {label:11s} {name:10s}: {rates(c, runs)}{wrong}")
+        print(f"  {label:11s} early stop used {np.mean(t.used):.0f} requests on average "
+              f"(median {np.median(t.used):.0f}, max {max(t.used)}; fixed run: {prompts})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=200, help="runs per case")
     ap.add_argument("--prompts", type=int, default=10_000)
     ap.add_argument("--every", type=int, default=500)
     ap.add_argument("--seed", type=int, default=20_000)
@@ -76,42 +144,35 @@ def main() -> None:
     args = ap.parse_args()
 
     started = time.perf_counter()
+    looks = args.prompts // args.every
     print(f"floor {FLOOR_PER_NODE} tok/s/node, {NODES} nodes, one-sided {CONFIDENCE:.0%}, "
-          f"{args.runs} runs per case, {args.prompts} prompts per run")
-    print(f"early stopping: a look every {args.every} completed requests, Bonferroni over "
-          f"{args.prompts // args.every} looks (each at "
-          f"{stats.per_look_confidence(CONFIDENCE, args.prompts // args.every):.4f})")
-    all_used: list[int] = []
-    for case, (factor, right) in enumerate(((0.95, "fail"), (1.05, "pass"), (1.0, None))):
-        fixed, early = Counter(), Counter()
-        used, ratio = [], []
+          f"{args.runs} runs per case, {args.prompts} prompts per run; batch floors: "
+          + ", ".join(f"{k} {v:g} s" for k, v in BATCH_FLOORS.items()))
+    print(f"early stopping: a look every {args.every} completed requests, Bonferroni over {looks} "
+          f"looks (each at {stats.per_look_confidence(CONFIDENCE, looks):.4f})")
+    near_floor_used: dict[str, list[int]] = {label: [] for label in BATCH_FLOORS}
+    for index, case in enumerate(CASES):
+        tallies = {label: Tally(Counter(), Counter(), []) for label in BATCH_FLOORS}
+        ratio: list[float] = []
         for i in range(args.runs):
-            f, e, u, r = one_run(factor, args.seed + i + 100_000 * case, args.prompts,
-                                 args.every, args.sigma)
-            fixed[f] += 1
-            early[e] += 1
-            used.append(u)
-            ratio.append(r)
-        print(f"\ntrue throughput = floor x {factor}"
-              + (f" (right verdict: {right.upper()})" if right else " (at the floor)"))
-        print(f"  measured / true throughput: mean {np.mean(ratio):.4f}, sd {np.std(ratio):.4f}")
-        for name, c in (("fixed run", fixed), ("early stop", early)):
-            if right is None:
-                print(f"  {name:10s}: PASS {c['pass'] / args.runs:6.1%}  FAIL "
-                      f"{c['fail'] / args.runs:6.1%}  inconclusive "
-                      f"{c['inconclusive'] / args.runs:6.1%}   (each of PASS, FAIL should be <= 5%)")
-                continue
-            wrong = "pass" if right == "fail" else "fail"
-            print(f"  {name:10s}: wrong {c[wrong] / args.runs:6.1%}  right {c[right] / args.runs:6.1%}"
-                  f"  inconclusive {c['inconclusive'] / args.runs:6.1%}")
-        print(f"  requests used with early stopping: mean {np.mean(used):.0f}, "
-              f"median {np.median(used):.0f}, max {max(used)} (fixed run: {args.prompts})")
-        if right is not None:
-            all_used += used
-    saving = args.prompts / np.mean(all_used)
-    print(f"\nat 5% from the floor: early stopping uses {np.mean(all_used):.0f} requests on average, "
-          f"{saving:.1f}x fewer than a fixed {args.prompts}-prompt run "
-          f"({time.perf_counter() - started:.0f} s)")
+            run = measure(case[0], args.seed + i + 100_000 * index, args.prompts, args.sigma)
+            ratio.append(run.ratio)
+            for label, floor_s in BATCH_FLOORS.items():
+                t = tallies[label]
+                t.fixed[fixed_verdict(run, floor_s)] += 1
+                verdict, used = early_verdict(run, floor_s, args.prompts, args.every)
+                t.early[verdict] += 1
+                t.used.append(used)
+        report(case, tallies, args.runs, ratio, args.prompts)
+        if case[1] is not None:
+            for label in BATCH_FLOORS:
+                near_floor_used[label] += tallies[label].used
+    print()
+    for label, used in near_floor_used.items():
+        print(f"{label}: at 5% from the floor early stopping uses {np.mean(used):.0f} requests on "
+              f"average, {args.prompts / np.mean(used):.1f}x fewer than a fixed "
+              f"{args.prompts}-prompt run")
+    print(f"({time.perf_counter() - started:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ endpoint or an unknown model is one clear error at session start rather than a f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +113,21 @@ class SimHandle:
     def stop(self) -> None:
         """Stop the subprocess (flushes its truth log)."""
         self.running.stop()
+
+
+@contextlib.contextmanager
+def open_endpoint(url: str, *, model: str | None, api_key: str | None, workdir: Path) -> Iterator[EndpointInfo]:
+    """The one way to open an endpoint: start the simulator for a `sim://` URL (its files under
+    `workdir/sim`), probe the server, and yield the checked endpoint; a simulator started here is
+    stopped when the block ends. Raises `EndpointSetupError` with what is wrong and what is available.
+    """
+    if not url.startswith("sim://"):
+        yield probe_endpoint(url, model=model, api_key=api_key)
+        return
+    sim = SimHandle(url, workdir / "sim")
+    try:
+        info = probe_endpoint(sim.base_url, model=model, api_key=api_key, simulated=True,
+                              truth_path=str(sim.truth_path))
+        yield replace(info, url=url)
+    finally:
+        sim.stop()

@@ -1,50 +1,32 @@
 """The pytest11 entry point of pytest-deepseek: options, markers, header, parametrization, summary.
 
-Everything with substance lives elsewhere: settings resolution (`settings`), the thresholds file
-(`thresholds`), run state (`session`), fixtures (`fixtures`), result collection and tables
-(`report`). Under xdist the controller checks the endpoint and owns the results files; workers get
+Everything with substance lives elsewhere: settings resolution (`settings`), run state (`session`),
+fixtures (`fixtures`), the gates (`gates`: serving, training, accuracy), result collection and tables
+(`report`). Under xdist the controller opens the endpoint and owns the results files; workers get
 the run id and the checked endpoint through `workerinput` and send results back on their reports.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .endpoint import EndpointInfo, EndpointSetupError, SimHandle, probe_endpoint
-from .fixtures import (  # noqa: F401  (fixtures are found by name in this module)
-    accuracy_case,
-    accuracy_run,
-    deepseek_api_key,
-    deepseek_endpoint,
-    deepseek_profiles,
-    deepseek_results,
-    deepseek_thresholds,
-    serving_case,
-    serving_run,
-    tokenizer,
-    training_case,
-    training_run,
-)
+from .endpoint import EndpointInfo, EndpointSetupError, open_endpoint
+from .gates import GATES, Gate
 from .report.collect import RESULT_ATTR, RESULT_KEY, ResultCollector
 from .report.store import new_run_id
-from .session import RunState, now_iso, serving_cases
+from .session import RunState, now_iso
+from .tokenizers import EMBEDDED_NAME
 from .settings import OPTIONS, SettingsError, resolve
-from .thresholds import ThresholdsError
+from .thresholds import Profile, ThresholdsError
+
+pytest_plugins = ("pytest_deepseek.fixtures",)
 
 STATE_KEY = pytest.StashKey[RunState]()
-COLLECTOR_KEY = pytest.StashKey[ResultCollector]()
-
-MARKERS = (
-    "deepseek_serving: a serving measurement against the endpoint (never run concurrently with another)",
-    "deepseek_training: a training-log gate",
-    "deepseek_accuracy: an accuracy gate",
-    "real_engine: needs a real inference server started by the test (slow; deselect with -m 'not real_engine')",
-    "eval_backend: runs a real evaluation backend (evalscope, lm-eval, OpenCompass)",
-)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -65,13 +47,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(f"deepseek_{spec.name}", spec.help, type=ini_type, default=None)
 
 
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
+def _usage_error(exc: Exception) -> pytest.UsageError:
+    return pytest.UsageError(f"pytest-deepseek: {exc}")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for marker in MARKERS:
-        config.addinivalue_line("markers", marker)
+    for gate in GATES:
+        config.addinivalue_line("markers", f"{gate.marker}: {gate.description}")
     try:
         settings = resolve(
             lambda name: config.getoption(f"deepseek_{name}"),
@@ -80,7 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
             invocation_dir=Path(config.invocation_params.dir),
         )
     except SettingsError as exc:
-        raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
+        raise _usage_error(exc) from exc
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "deepseek_run_id" in workerinput:
         state = RunState(settings=settings, run_id=workerinput["deepseek_run_id"],
@@ -89,55 +71,45 @@ def pytest_configure(config: pytest.Config) -> None:
             state.endpoint = EndpointInfo.from_json(workerinput["deepseek_endpoint"])
     else:
         state = RunState(settings=settings, run_id=new_run_id(), started=now_iso())
-    try:
-        state.load_thresholds()
-        if settings.profile:
-            state.selected_profiles()  # an unknown --deepseek-profile is one usage error, before collection
-        if len(settings.concurrency) > 1 or len(settings.request_rate) > 1:
-            if not settings.adhoc_grid:
-                raise ThresholdsError("several --deepseek-concurrency/--deepseek-request-rate values make a grid: give --deepseek-input-len "
-                                      "and --deepseek-output-len too, or one value to override the profile's scenarios")
-    except ThresholdsError as exc:
-        raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
     config.stash[STATE_KEY] = state
+    if settings.gate_requested:
+        _check_gate_inputs(state)
     if not state.is_worker:
-        collector = ResultCollector(state)
-        config.stash[COLLECTOR_KEY] = collector
-        config.pluginmanager.register(collector, "deepseek-collector")
-        _setup_endpoint(config, state)
+        config.pluginmanager.register(ResultCollector(state), "deepseek-collector")
+        _open_endpoint(config, state)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "deepseek-xdist")
 
 
-def _setup_endpoint(config: pytest.Config, state: RunState) -> None:
+def _check_gate_inputs(state: RunState) -> None:
+    """With a gate option given, a bad thresholds file or profile is one usage error before collection."""
+    settings = state.settings
+    try:
+        if state.thresholds is not None or settings.profile:
+            if not (settings.adhoc_grid and not settings.profile):
+                state.selected_profiles()
+        if (len(settings.concurrency) > 1 or len(settings.request_rate) > 1) and not settings.adhoc_grid:
+            raise ThresholdsError("several --deepseek-concurrency/--deepseek-request-rate values make a grid: give "
+                                  "--deepseek-input-len and --deepseek-output-len too, or one value to override "
+                                  "the profile's scenarios")
+    except ThresholdsError as exc:
+        raise _usage_error(exc) from exc
+
+
+def _open_endpoint(config: pytest.Config, state: RunState) -> None:
     """Start the simulator (sim://) and probe the endpoint once; a failure is one usage error."""
     settings = state.settings
     if not settings.endpoint:
         return
     if len(settings.endpoint) > 1:
         raise pytest.UsageError("pytest-deepseek: one --endpoint per run is supported for now")
-    url = settings.endpoint[0]
-    model = settings.model
-    if model is None:
-        try:
-            profiles = state.selected_profiles()
-        except ThresholdsError:
-            profiles = []
-        models = {p.model for p in profiles if p.model}
-        model = models.pop() if len(models) == 1 else None
+    stack = contextlib.ExitStack()
+    config.add_cleanup(stack.close)
     try:
-        if url.startswith("sim://"):
-            sim = SimHandle(url, state.folder.path / "sim")
-            state.sim = sim
-            config.add_cleanup(sim.stop)
-            state.endpoint = probe_endpoint(sim.base_url, model=model, api_key=settings.api_key, simulated=True,
-                                            truth_path=str(sim.truth_path))
-            state.endpoint = EndpointInfo(**{**state.endpoint.to_json(), "url": url,
-                                             "models": tuple(state.endpoint.models)})
-        else:
-            state.endpoint = probe_endpoint(url, model=model, api_key=settings.api_key)
+        state.endpoint = stack.enter_context(open_endpoint(
+            settings.endpoint[0], model=state.model_hint(), api_key=settings.api_key, workdir=state.folder.path))
     except EndpointSetupError as exc:
-        raise pytest.UsageError(f"pytest-deepseek: {exc}") from exc
+        raise _usage_error(exc) from exc
 
 
 class _XdistHooks:
@@ -156,45 +128,70 @@ class _XdistHooks:
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE_KEY, None)
-    if state is None or (state.endpoint is None and not state.settings.profile):
+    if state is None or not state.settings.gate_requested:
         return None
     endpoint = state.endpoint
-    try:
-        profiles = ", ".join(p.name for p in state.selected_profiles()) or "-"
-    except ThresholdsError:
-        profiles = "(to be chosen: --deepseek-profile)"
+    profiles = ", ".join(p.name for p in state.profiles_or_none()) or "(to be chosen: --deepseek-profile)"
     lines = []
     if endpoint is not None:
         label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""
         lines.append(f"deepseek: endpoint {endpoint.url} -> {endpoint.base_url}, model {endpoint.model}{label}")
     lines.append(
-        f"deepseek: profile {profiles}; tokenizer {state.settings.tokenizer or 'embedded DeepSeek V3/R1'}; "
+        f"deepseek: profile {profiles}; tokenizer {state.tokenizer_spec() or EMBEDDED_NAME}; "
         f"results {state.settings.results_dir / state.run_id}"
     )
     return lines
+
+
+def _gate_profiles(state: RunState, gate: Gate) -> list[Profile]:
+    """The profiles a gate's cases come from; an ad-hoc serving grid needs no thresholds file."""
+    settings = state.settings
+    if gate.kind == "serving" and settings.adhoc_grid and not settings.profile:
+        return state.profiles_or_none()
+    return state.selected_profiles()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash.get(STATE_KEY, None)
     if state is None:
         return
-    from .fixtures import accuracy_cases, training_cases
+    for gate in GATES:
+        if gate.case_fixture not in metafunc.fixturenames:
+            continue
+        try:
+            cases = gate.module().cases(_gate_profiles(state, gate), state.settings)
+        except ThresholdsError as exc:
+            pytest.fail(f"pytest-deepseek: {exc}", pytrace=False)
+        params = [pytest.param(c, marks=getattr(pytest.mark, gate.marker)) for c in cases]
+        metafunc.parametrize(gate.case_fixture, params, ids=[c.id for c in cases], indirect=True)
 
-    try:
-        if "serving_case" in metafunc.fixturenames:
-            cases = serving_cases(state)
-            params = [pytest.param(c, marks=pytest.mark.deepseek_serving) for c in cases]
-            metafunc.parametrize("serving_case", params, ids=[c.id for c in cases], indirect=True)
-        if "training_case" in metafunc.fixturenames:
-            tcases = training_cases(state)
-            tparams = [pytest.param(c, marks=pytest.mark.deepseek_training) for c in tcases]
-            metafunc.parametrize("training_case", tparams, ids=[c.id for c in tcases], indirect=True)
-        if "accuracy_case" in metafunc.fixturenames:
-            acases = accuracy_cases(state)
-            aparams = [pytest.param(c, marks=pytest.mark.deepseek_accuracy) for c in acases]
-            metafunc.parametrize("accuracy_case", aparams, ids=[c.id for c in acases], indirect=True)
-    except ThresholdsError as exc:
-        pytest.fail(f"pytest-deepseek: {exc}", pytrace=False)
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Never green on nothing: selected tests that need an endpoint, with none given, are one usage
+    error naming the option (under xdist, where workers collect, each such test is an ERROR instead)."""
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None or state.endpoint is not None or state.is_worker:
+        return
+    needing = [item.nodeid for item in session.items if _needs_endpoint(item, state)]
+    if needing:
+        shown = ", ".join(needing[:3]) + (f" and {len(needing) - 3} more" if len(needing) > 3 else "")
+        raise pytest.UsageError(
+            f"pytest-deepseek: {len(needing)} selected test(s) measure an endpoint but no --endpoint was given "
+            f"({shown}): pass --endpoint=URL (or --endpoint=sim://deepseek-v3 for the simulated engine), or "
+            "deselect them with -m / -k")
+
+
+def _needs_endpoint(item: pytest.Item, state: RunState) -> bool:
+    fixturenames = getattr(item, "fixturenames", ())
+    if "deepseek_endpoint" in fixturenames or "serving_case" in fixturenames:
+        return True
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("accuracy_case") if callspec is not None else None
+    if case is None:
+        return False
+    from .accuracy.gate import needs_endpoint
+
+    return needs_endpoint(case.profile, state.settings)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -204,5 +201,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     result = item.stash.get(RESULT_KEY, None)
     if result is not None and report.when in ("call", "setup") and not getattr(item, "_deepseek_reported", False):
         if report.when == "call" or report.failed:
-            setattr(report, RESULT_ATTR, result)
+            setattr(report, RESULT_ATTR, result.to_json())  # plain JSON survives xdist's report serialisation
             item._deepseek_reported = True  # type: ignore[attr-defined]

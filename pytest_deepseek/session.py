@@ -1,22 +1,26 @@
 """Run state kept in `config.stash`: settings, the thresholds file, the endpoint, the results folder.
 
-The controlling process decides the run id and checks the endpoint once; xdist workers receive both
+The controlling process decides the run id and opens the endpoint once; xdist workers receive both
 through `workerinput`. Per-test results come back to the controller on the test reports and are
 written there (summary.json, test_result.csv); request records are appended by the process that
 measured them.
+
+The thresholds file is read only when a gate needs it (a gate option was given or a gate test is
+collected): another project's `thresholds.yaml` is none of our business.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
-from .endpoint import EndpointInfo, SimHandle
+from .endpoint import EndpointInfo
 from .report.store import RunFolder
 from .settings import Settings
-from .thresholds import Profile, Scenario, Thresholds, ThresholdsError, load_thresholds
+from .tokenizers import EMBEDDED_NAME
+from .thresholds import Profile, Thresholds, ThresholdsError, load_thresholds
 
 
 @dataclass
@@ -27,11 +31,10 @@ class RunState:
     run_id: str
     started: str
     is_worker: bool = False
-    thresholds: Thresholds | None = None
-    thresholds_error: str | None = None
     endpoint: EndpointInfo | None = None
-    sim: SimHandle | None = None
-    _folder: RunFolder | None = None
+    _thresholds: Thresholds | None = field(default=None, repr=False)
+    _thresholds_read: bool = field(default=False, repr=False)
+    _folder: RunFolder | None = field(default=None, repr=False)
 
     @property
     def folder(self) -> RunFolder:
@@ -41,40 +44,65 @@ class RunState:
             self._folder.create()  # also points `latest` here: a run killed in its first test is findable
         return self._folder
 
-    def load_thresholds(self) -> None:
-        """Read the thresholds file if there is one; an explicit but missing file is an error."""
+    @property
+    def thresholds(self) -> Thresholds | None:
+        """The thresholds file, read and validated on first use (None when there is none).
+
+        Raises `ThresholdsError` for a malformed file, or an explicit one that does not exist.
+        """
+        if not self._thresholds_read:
+            self._thresholds = self._read_thresholds()
+            self._thresholds_read = True
+        return self._thresholds
+
+    def _read_thresholds(self) -> Thresholds | None:
         path = self.settings.thresholds
         if path is None:
-            return
+            return None
         if not path.exists():
             if self.settings.thresholds_explicit:
                 raise ThresholdsError(f"thresholds file {path} does not exist")
-            return
-        self.thresholds = load_thresholds(path)
+            return None
+        return load_thresholds(path)
 
     def selected_profiles(self) -> list[Profile]:
         """The profiles this run tests (see README: --deepseek-profile, endpoint match, or the only one)."""
         settings = self.settings
-        if self.thresholds is None:
+        thresholds = self.thresholds
+        if thresholds is None:
             raise ThresholdsError(
-                f"no thresholds file at {settings.thresholds}: pass --deepseek-thresholds=PATH (or, for serving, an ad-hoc "
-                "grid with --deepseek-input-len/--deepseek-output-len)"
+                f"no thresholds file at {settings.thresholds}: pass --deepseek-thresholds=PATH (or, for serving, "
+                "an ad-hoc grid with --deepseek-input-len/--deepseek-output-len)"
             )
         if settings.profile:
-            return self.thresholds.select(settings.profile)
+            return thresholds.select(settings.profile)
         if settings.endpoint:
-            matching = [p for p in self.thresholds.profiles.values() if p.endpoint in settings.endpoint]
+            matching = [p for p in thresholds.profiles.values() if p.endpoint in settings.endpoint]
             if matching:
                 return matching
-        return self.thresholds.select(())
+        return thresholds.select(())
+
+    def profiles_or_none(self) -> list[Profile]:
+        """The selected profiles, or [] when none can be chosen (for labels and defaults only)."""
+        try:
+            return self.selected_profiles()
+        except ThresholdsError:
+            return []
+
+    def tokenizer_spec(self) -> str | None:
+        """The tokenizer prompts are built with: --deepseek-tokenizer > the profiles' (when they agree) >
+        None, the embedded DeepSeek V3/R1 tokenizer."""
+        specs = {p.tokenizer for p in self.profiles_or_none() if p.tokenizer}
+        return self.settings.layered("tokenizer", specs.pop() if len(specs) == 1 else None)
+
+    def model_hint(self) -> str | None:
+        """The model to ask the endpoint for: --deepseek-model > the profiles' (when they agree) > None."""
+        models = {p.model for p in self.profiles_or_none() if p.model}
+        return self.settings.layered("model", models.pop() if len(models) == 1 else None)
 
     def run_header(self) -> dict[str, Any]:
         """The `run` part of summary.json."""
-        profiles: list[str] = []
-        try:
-            profiles = [p.name for p in self.selected_profiles()]
-        except ThresholdsError:
-            profiles = list(self.settings.profile)
+        profiles = [p.name for p in self.profiles_or_none()] or list(self.settings.profile)
         endpoint = self.endpoint
         return {
             "id": self.run_id,
@@ -85,99 +113,11 @@ class RunState:
             "model": endpoint.model if endpoint else self.settings.model,
             "simulated": bool(endpoint and endpoint.simulated),
             "profiles": profiles,
-            "thresholds": str(self.settings.thresholds) if self.thresholds else None,
-            "tokenizer": self.settings.tokenizer or "embedded",
+            "thresholds": str(self.settings.thresholds) if self._thresholds is not None else None,
+            "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
             "overrides": self.settings.overrides(),
             "results_dir": str(self.settings.results_dir / self.run_id),
         }
-
-
-@dataclass(frozen=True)
-class ServingCase:
-    """One parametrized serving test: a profile and a scenario."""
-
-    profile: Profile
-    scenario: Scenario
-
-    @property
-    def id(self) -> str:
-        """`profile:in2048-out1024-c1024`."""
-        return f"{self.profile.name}:{self.scenario.ident}"
-
-
-def adhoc_profile(settings: Settings) -> Profile:
-    """A profile for runs without a thresholds file (figures are reported, nothing is gated)."""
-    return Profile(name="adhoc", model=settings.model, api=settings.api or "completions")
-
-
-def serving_cases(state: RunState) -> list[ServingCase]:
-    """The serving tests of this run: the ad-hoc grid, or the scenarios of the selected profiles."""
-    settings = state.settings
-    if settings.adhoc_grid:
-        # An ad-hoc grid needs no thresholds: without --deepseek-profile it runs under an "adhoc" profile
-        # (or the profile whose endpoint: is the --endpoint), figures reported, nothing gated.
-        try:
-            profiles = state.selected_profiles()
-        except ThresholdsError:
-            if settings.profile:
-                raise
-            profiles = []
-        base_profiles = profiles or [adhoc_profile(settings)]
-        cases = []
-        inputs = settings.input_len or (512,)
-        outputs = settings.output_len or (128,)
-        loads: list[dict[str, Any]] = (
-            [{"request_rate": r} for r in settings.request_rate]
-            or [{"concurrency": c} for c in settings.concurrency]
-            or [{"concurrency": 1}]
-        )
-        for profile in base_profiles:
-            for input_len in inputs:
-                for output_len in outputs:
-                    for load in loads:
-                        scenario = Scenario(
-                            input_len=input_len,
-                            output_len=output_len,
-                            num_prompts=settings.num_prompts or 50,
-                            warmup=settings.warmup if settings.warmup is not None else 2,
-                            dataset=settings.dataset or "random",
-                            dataset_path=settings.dataset_path,
-                            early_stop=settings.early_stop,
-                            confidence=profile.confidence,
-                            error_budget=profile.error_budget,
-                            **load,
-                        )
-                        cases.append(ServingCase(profile, scenario))
-        return cases
-    cases = []
-    for profile in state.selected_profiles():
-        for scenario in profile.scenarios:
-            cases.append(ServingCase(profile, apply_overrides(scenario, settings)))
-    return cases
-
-
-def apply_overrides(scenario: Scenario, settings: Settings) -> Scenario:
-    """Command-line values replace the file's for ad-hoc runs (and are recorded in the results)."""
-    from dataclasses import replace
-
-    changes: dict[str, Any] = {}
-    if settings.num_prompts is not None:
-        changes["num_prompts"] = settings.num_prompts
-    if settings.warmup is not None:
-        changes["warmup"] = settings.warmup
-    if settings.dataset is not None:
-        changes["dataset"] = settings.dataset
-    if settings.dataset_path is not None:
-        changes["dataset_path"] = settings.dataset_path
-    if settings.early_stop:
-        changes["early_stop"] = True
-    if settings.allow_inconclusive:
-        changes["allow_inconclusive"] = True
-    if len(settings.concurrency) == 1 and scenario.batch_size is None:
-        changes.update(concurrency=settings.concurrency[0], request_rate=None)
-    if len(settings.request_rate) == 1 and scenario.batch_size is None:
-        changes.update(request_rate=settings.request_rate[0], concurrency=None)
-    return replace(scenario, **changes) if changes else scenario
 
 
 def now_iso() -> str:

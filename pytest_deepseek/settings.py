@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .accuracy.spec import ACCURACY_BACKENDS
+from .serving.spec import APIS, DATASETS
+
 
 class SettingsError(Exception):
     """An option has a value that cannot be used."""
@@ -30,6 +33,7 @@ class OptionSpec:
     env: str | None = None
     ini: bool = True
     metavar: str | None = None
+    choices: tuple[str, ...] = ()
 
     @property
     def flag(self) -> str:
@@ -40,6 +44,10 @@ class OptionSpec:
 
 UNPREFIXED = "endpoint"
 
+
+def _one_of(choices: Sequence[str]) -> str:
+    return ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
                "to start the embedded simulated engine. Repeatable.", kind="list", env="DEEPSEEK_ENDPOINT",
@@ -48,7 +56,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "$OPENAI_API_KEY). Never printed.", env="DEEPSEEK_API_KEY", ini=False, metavar="KEY"),
     OptionSpec("model", "Served model name (default: the profile's model, else the endpoint's first "
                "model in /v1/models).", metavar="NAME"),
-    OptionSpec("api", "API to exercise: completions or chat (default: the profile's).", metavar="API"),
+    OptionSpec("api", f"API to exercise: {_one_of(APIS)} (default: the profile's).", metavar="API",
+               choices=APIS),
     OptionSpec("tokenizer", "Tokenizer folder or name (default: the embedded DeepSeek V3/R1 "
                "tokenizer). A local folder loads with no network.", metavar="PATH_OR_NAME"),
     OptionSpec("trust_remote_code", "Allow tokenizer code from the tokenizer folder.",
@@ -75,8 +84,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
                ini=False, metavar="N"),
     OptionSpec("warmup", "Warmup requests per scenario, excluded from every figure (override).",
                kind="int", ini=False, metavar="N"),
-    OptionSpec("dataset", "Prompt set: random, sonnet, sharegpt or jsonl (override).", ini=False,
-               metavar="NAME"),
+    OptionSpec("dataset", f"Prompt set: {_one_of(DATASETS)} (override).", ini=False, metavar="NAME",
+               choices=DATASETS),
     OptionSpec("dataset_path", "File for the sharegpt / jsonl prompt sets.", ini=False,
                metavar="PATH"),
     OptionSpec("early_stop", "End a serving scenario as soon as its verdict is certain.",
@@ -100,8 +109,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("eval_results", "Judge an existing evaluation results folder instead of "
                "running one.", ini=False, metavar="DIR"),
     OptionSpec("eval_data", "Local dataset root for the evaluation backend.", metavar="DIR"),
-    OptionSpec("eval_backend", "Override the profile's accuracy backend: evalscope, "
-               "opencompass or lm-eval.", metavar="NAME"),
+    OptionSpec("eval_backend", f"Override the profile's accuracy backend: {_one_of(ACCURACY_BACKENDS)}.",
+               metavar="NAME", choices=ACCURACY_BACKENDS),
     OptionSpec("opencompass_python", "Python of the environment OpenCompass is "
                "installed in.", metavar="PATH"),
     OptionSpec("eval_limit", "Evaluate at most N items per dataset (smoke runs).", kind="int",
@@ -223,6 +232,14 @@ class Settings:
         return OPTION_BY_NAME[name].default if value is None or value == () else value
 
     @property
+    def gate_requested(self) -> bool:
+        """True when an option asks for a gate (an endpoint, a profile, a thresholds file, a training
+        log or command, evaluation results, an ad-hoc grid): only then is the thresholds file read
+        before collection. Without one, a project that merely has the plugin installed is left alone."""
+        return bool(self.endpoint or self.profile or self.thresholds_explicit or self.training_log
+                    or self.train_cmd or self.eval_results or self.adhoc_grid)
+
+    @property
     def adhoc_grid(self) -> bool:
         """True when --deepseek-input-len/--deepseek-output-len describe the scenarios instead of the thresholds file."""
         return bool(self.input_len or self.output_len)
@@ -271,12 +288,9 @@ def resolve(
             value = spec.default if spec.default is not None else value
         if value is not None:
             values[spec.name] = value
-    if "api" in values and values["api"] not in ("completions", "chat"):
-        raise SettingsError(f"--deepseek-api must be completions or chat, got {values['api']!r}")
-    if "dataset" in values and values["dataset"] not in ("random", "sonnet", "sharegpt", "jsonl"):
-        raise SettingsError(f"--deepseek-dataset must be random, sonnet, sharegpt or jsonl, got {values['dataset']!r}")
-    if "eval_backend" in values and values["eval_backend"] not in ("evalscope", "opencompass", "lm-eval"):
-        raise SettingsError(f"--deepseek-eval-backend must be evalscope, opencompass or lm-eval, got {values['eval_backend']!r}")
+    for spec in OPTIONS:
+        if spec.choices and spec.name in values and values[spec.name] not in spec.choices:
+            raise SettingsError(f"{spec.flag} must be {_one_of(spec.choices)}, got {values[spec.name]!r}")
     if values.get("concurrency") and values.get("request_rate"):
         raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:

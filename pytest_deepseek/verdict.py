@@ -18,6 +18,10 @@ Verdict = Literal["pass", "fail", "inconclusive", "error"]
 GateKind = Literal["serving", "training", "accuracy"]
 PRECEDENCE: tuple[Verdict, ...] = ("error", "fail", "inconclusive", "pass")
 JUNIT_PREFIX = "deepseek."
+# Labels of the raw material a result points to (records.jsonl, a log, an evaluation's results folder).
+LOCATION_KEYS = ("records", "log", "results_dir")
+_COMMON_KEYS = ("kind", "profile", "scenario_id", "simulated", "verdict", "metrics", "figures", "checks", "errors",
+                "warnings", "fingerprint")
 
 
 def combine(verdicts: Iterable[str], *, allow_inconclusive: bool = False) -> Verdict:
@@ -116,8 +120,17 @@ class GateResult:
         return cls(kind=kind, profile=profile, case_id=case_id, verdict=verdict, checks=checks,
                    problems=problems, **fields)
 
+    def __post_init__(self) -> None:
+        unknown = set(self.locations) - set(LOCATION_KEYS)
+        if unknown:
+            raise ValueError(f"unknown location label(s) {sorted(unknown)}; known: {', '.join(LOCATION_KEYS)}")
+        clash = set(self.details) & (set(_COMMON_KEYS) | set(LOCATION_KEYS))
+        if clash:
+            raise ValueError(f"details may not redefine {sorted(clash)}")
+
     @property
     def passed(self) -> bool:
+        """True for a PASS."""
         return self.verdict == "pass"
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +143,21 @@ class GateResult:
             "errors": list(self.problems), "warnings": list(self.warnings),
             **dict(self.locations), "fingerprint": dict(self.fingerprint), **dict(self.details),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "GateResult":
+        """Inverse of `to_json` (summary.json entries back into results)."""
+        known = set(_COMMON_KEYS) | set(LOCATION_KEYS)
+        return cls(
+            kind=data["kind"], profile=str(data["profile"]), case_id=str(data["scenario_id"]),
+            verdict=data["verdict"], checks=tuple(Check.from_json(c) for c in data.get("checks") or ()),
+            metrics=dict(data.get("metrics") or {}), figures=dict(data.get("figures") or {}),
+            simulated=bool(data.get("simulated")), problems=tuple(data.get("errors") or ()),
+            warnings=tuple(data.get("warnings") or ()),
+            locations={k: data[k] for k in LOCATION_KEYS if k in data},
+            fingerprint=dict(data.get("fingerprint") or {}),
+            details={k: v for k, v in data.items() if k not in known},
+        )
 
     def failure_text(self) -> str:
         """Expected vs measured for every check that did not pass, the problems, and the raw material."""

@@ -15,6 +15,15 @@ import pytest
 pytest_plugins = ["pytester"]
 
 REQUIRED_BACKEND_MODULES = ("evalscope", "lm_eval")
+PROJECT_MARKERS = (
+    "real_engine: needs a real inference server started by the test (slow; deselect with -m 'not real_engine')",
+    "eval_backend: runs a real evaluation backend (evalscope, lm-eval, OpenCompass)",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in PROJECT_MARKERS:
+        config.addinivalue_line("markers", marker)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -19,27 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from . import names
+from .spec import ACCURACY_BACKENDS, ACCURACY_DATASETS, CLUEWSC_SETS, EVALSCOPE, LM_EVAL, MATH_500, MMLU, OPENCOMPASS
 
-DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "eval"
+DATA_ROOT = Path(__file__).resolve().parent.parent / "data" / "eval"  # one folder per backend, named after it
 ITEMS_DIR = DATA_ROOT / "items"
 ANSWER_KEY = DATA_ROOT / "answer_key.jsonl"
-BACKEND_DIRS = {"evalscope": "evalscope", "opencompass": "opencompass", "lm-eval": "lm-eval"}
-DATASETS = ("cluewsc-dev", "cluewsc-test", "math_500", "mmlu")
 LETTERS = "ABCDEFGHIJ"
-CLUEWSC_FILES = {"cluewsc-dev": "dev_few_all.json", "cluewsc-test": "test_public.json"}
 MATH_FIELDS = ("problem", "solution", "answer", "subject", "level", "unique_id")
 
 
 def bundled_datasets_dir(backend: str) -> Path:
     """The folder holding the bundled datasets in `backend`'s layout (pass it as the data dir)."""
-    if backend not in BACKEND_DIRS:
-        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKEND_DIRS)}")
-    return DATA_ROOT / BACKEND_DIRS[backend]
-
-
-def answer_key_path() -> Path:
-    """The answer key of the bundled datasets, for the simulator's `content=answer_key` mode."""
-    return ANSWER_KEY
+    if backend not in ACCURACY_BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(ACCURACY_BACKENDS)}")
+    return DATA_ROOT / backend
 
 
 def load_items(dataset: str, items_dir: Path = ITEMS_DIR) -> list[dict[str, Any]]:
@@ -66,32 +59,32 @@ def _csv(rows: list[list[str]]) -> str:
 
 def evalscope_files(items: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Relative path -> text of the evalscope layout."""
+    # The runner reads `<data dir>/<benchmark>`: the folders are named as the runner asks for them.
     files: dict[str, str] = {}
-    for dataset in ("cluewsc-dev", "cluewsc-test"):
-        subset = names.to_evalscope(dataset).subset
+    for dataset in CLUEWSC_SETS:
+        target = names.to_evalscope(dataset)
         rows = [
             {"id": it["id"], "question": cluewsc_question(it, options=False), "A": "是", "B": "否",
              "answer": "A" if it["label"] else "B"}
             for it in items[dataset]
         ]
-        files[f"general_mcq/{subset}_val.jsonl"] = _jsonl(rows)
-    files["math_500/test.jsonl"] = _jsonl(
-        [{k: it[k] for k in MATH_FIELDS} for it in items["math_500"]]
-    )
-    mmlu = [{k: it[k] for k in ("question", "subject", "choices", "answer")} for it in items["mmlu"]]
-    files["mmlu/README.md"] = (
+        files[f"{target.benchmark}/{target.subset}_val.jsonl"] = _jsonl(rows)
+    math_dir, mmlu_dir = names.to_evalscope(MATH_500).benchmark, names.to_evalscope(MMLU).benchmark
+    files[f"{math_dir}/test.jsonl"] = _jsonl([{k: it[k] for k in MATH_FIELDS} for it in items[MATH_500]])
+    mmlu = [{k: it[k] for k in ("question", "subject", "choices", "answer")} for it in items[MMLU]]
+    files[f"{mmlu_dir}/README.md"] = (
         "---\nconfigs:\n- config_name: all\n  data_files:\n  - split: test\n    path: all/test.jsonl\n"
         "  - split: dev\n    path: all/dev.jsonl\n---\n"
     )
-    files["mmlu/all/test.jsonl"] = _jsonl(mmlu)
-    files["mmlu/all/dev.jsonl"] = _jsonl(mmlu)
+    files[f"{mmlu_dir}/all/test.jsonl"] = _jsonl(mmlu)
+    files[f"{mmlu_dir}/all/dev.jsonl"] = _jsonl(mmlu)
     return files
 
 
 def opencompass_files(items: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Relative path -> text of the OpenCompass `COMPASS_DATA_CACHE` layout."""
     files: dict[str, str] = {}
-    for dataset, filename in CLUEWSC_FILES.items():
+    for dataset, filename in names.OPENCOMPASS_CLUEWSC_FILES.items():
         rows = [
             {
                 "target": {
@@ -108,11 +101,11 @@ def opencompass_files(items: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
         ]
         files[f"data/FewCLUE/cluewsc/{filename}"] = _jsonl(rows)
     files["data/math/test_prm800k_500.jsonl"] = _jsonl(
-        [{k: it[k] for k in MATH_FIELDS} for it in items["math_500"]]
+        [{k: it[k] for k in MATH_FIELDS} for it in items[MATH_500]]
     )
-    for subject in sorted({it["subject"] for it in items["mmlu"]}):
+    for subject in sorted({it["subject"] for it in items[MMLU]}):
         table = [[it["question"], *it["choices"], LETTERS[it["answer"]]]
-                 for it in items["mmlu"] if it["subject"] == subject]
+                 for it in items[MMLU] if it["subject"] == subject]
         files[f"data/mmlu/test/{subject}_test.csv"] = _csv(table)
         files[f"data/mmlu/dev/{subject}_dev.csv"] = _csv(table)
     return files
@@ -121,14 +114,14 @@ def opencompass_files(items: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
 def lm_eval_files(items: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
     """Relative path -> text of the lm-eval layout (one JSON-lines file per dataset)."""
     files: dict[str, str] = {}
-    for dataset in ("cluewsc-dev", "cluewsc-test"):
+    for dataset in CLUEWSC_SETS:
         rows = [{"id": it["id"], "question": cluewsc_question(it), "answer": "A" if it["label"] else "B"}
                 for it in items[dataset]]
         files[f"{dataset}.jsonl"] = _jsonl(rows)
-    files["math_500.jsonl"] = _jsonl([{k: it[k] for k in ("id", "problem", "answer")} for it in items["math_500"]])
-    files["mmlu.jsonl"] = _jsonl(
+    files[f"{MATH_500}.jsonl"] = _jsonl([{k: it[k] for k in ("id", "problem", "answer")} for it in items[MATH_500]])
+    files[f"{MMLU}.jsonl"] = _jsonl(
         [{"id": it["id"], "subject": it["subject"], "question": it["question"], "choices": it["choices"],
-          "target": LETTERS[it["answer"]]} for it in items["mmlu"]]
+          "target": LETTERS[it["answer"]]} for it in items[MMLU]]
     )
     return files
 
@@ -136,7 +129,7 @@ def lm_eval_files(items: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
 def answer_key(items: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """One entry per item: how to recognise its prompt, the right and a wrong answer, how to format them."""
     key: list[dict[str, Any]] = []
-    for dataset in ("cluewsc-dev", "cluewsc-test"):
+    for dataset in CLUEWSC_SETS:
         for it in items[dataset]:
             right = "A" if it["label"] else "B"
             key.append({
@@ -144,21 +137,21 @@ def answer_key(items: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
                 "match": [it["text"], f"“{it['span2']}”是否指代“{it['span1']}“"],
                 "answer": right, "wrong": "B" if right == "A" else "A", "format": "choice_zh",
             })
-    for it in items["math_500"]:
-        key.append({"dataset": "math_500", "id": f"math_500/{it['id']}", "match": [it["problem"]],
+    for it in items[MATH_500]:
+        key.append({"dataset": MATH_500, "id": f"{MATH_500}/{it['id']}", "match": [it["problem"]],
                     "answer": it["answer"], "wrong": it["wrong"], "format": "boxed"})
-    for it in items["mmlu"]:
+    for it in items[MMLU]:
         right = LETTERS[it["answer"]]
-        key.append({"dataset": "mmlu", "id": f"mmlu/{it['id']}", "match": [it["question"]],
+        key.append({"dataset": MMLU, "id": f"{MMLU}/{it['id']}", "match": [it["question"]],
                     "answer": right, "wrong": LETTERS[(it["answer"] + 1) % len(it["choices"])], "format": "choice_en"})
     return key
 
 
 def expected_files(items_dir: Path = ITEMS_DIR) -> dict[Path, str]:
     """Every bundled file (absolute path -> text) as the builders make it."""
-    items = {d: load_items(d, items_dir) for d in DATASETS}
+    items = {d: load_items(d, items_dir) for d in ACCURACY_DATASETS}
     out: dict[Path, str] = {}
-    builders = (("evalscope", evalscope_files), ("opencompass", opencompass_files), ("lm-eval", lm_eval_files))
+    builders = ((EVALSCOPE, evalscope_files), (OPENCOMPASS, opencompass_files), (LM_EVAL, lm_eval_files))
     for backend, build in builders:
         for rel, text in build(items).items():
             out[bundled_datasets_dir(backend) / rel] = text

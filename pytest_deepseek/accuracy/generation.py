@@ -10,7 +10,7 @@ max_tokens: 32768, repeats: 4}`). Repeats multiply the run time by that factor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 KEYS = ("temperature", "top_p", "max_tokens", "repeats", "concurrency", "timeout_s", "retries", "seed")
@@ -33,10 +33,6 @@ class GenerationSettings:
     retries: int | None = None
     seed: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types, for the results."""
-        return asdict(self)
-
 
 R1_RECIPE = GenerationSettings(temperature=0.6, top_p=0.95, max_tokens=32768, repeats=4)
 
@@ -47,7 +43,7 @@ def generation_settings(values: Mapping[str, Any] | None) -> GenerationSettings:
     unknown = sorted(set(values) - set(KEYS))
     if unknown:
         raise GenerationError(f"unknown generation setting(s) {unknown}; known: {', '.join(KEYS)}")
-    settings = GenerationSettings(
+    return GenerationSettings(
         temperature=_number(values, "temperature", 0.0, 2.0),
         top_p=_number(values, "top_p", 0.0, 1.0),
         max_tokens=_integer(values, "max_tokens", 1),
@@ -57,7 +53,6 @@ def generation_settings(values: Mapping[str, Any] | None) -> GenerationSettings:
         retries=_integer(values, "retries", 0),
         seed=_integer(values, "seed", 0),
     )
-    return settings
 
 
 def _number(values: Mapping[str, Any], key: str, lo: float, hi: float | None) -> float | None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .spec import CLUEWSC_DEV, CLUEWSC_TEST, MATH_500, MMLU
+
 MMLU_PREFIX = "lukaemon_mmlu_"
+# The FewCLUE files OpenCompass reads CLUEWSC from (under `data/FewCLUE/cluewsc/`).
+OPENCOMPASS_CLUEWSC_FILES = {CLUEWSC_DEV: "dev_few_all.json", CLUEWSC_TEST: "test_public.json"}
 
 
 @dataclass(frozen=True)
@@ -21,19 +25,19 @@ class EvalscopeName:
 
 
 _EVALSCOPE = {
-    "cluewsc-dev": EvalscopeName("general_mcq", "cluewsc_dev"),
-    "cluewsc-test": EvalscopeName("general_mcq", "cluewsc_test"),
+    CLUEWSC_DEV: EvalscopeName("general_mcq", "cluewsc_dev"),
+    CLUEWSC_TEST: EvalscopeName("general_mcq", "cluewsc_test"),
 }
 _EVALSCOPE_SUBSETS = {(v.benchmark, v.subset): k for k, v in _EVALSCOPE.items()}
 
-_OPENCOMPASS = {"math_500": "math-500"}
+_OPENCOMPASS = {MATH_500: "math-500"}
 _OPENCOMPASS_BACK = {v: k for k, v in _OPENCOMPASS.items()}
 
 _LM_EVAL = {
-    "cluewsc-dev": "deepseek_cluewsc_dev",
-    "cluewsc-test": "deepseek_cluewsc_test",
-    "math_500": "deepseek_math_500",
-    "mmlu": "deepseek_mmlu",
+    CLUEWSC_DEV: "deepseek_cluewsc_dev",
+    CLUEWSC_TEST: "deepseek_cluewsc_test",
+    MATH_500: "deepseek_math_500",
+    MMLU: "deepseek_mmlu",
 }
 _LM_EVAL_BACK = {v: k for k, v in _LM_EVAL.items()}
 
@@ -58,7 +62,7 @@ def to_opencompass(name: str) -> str:
 def from_opencompass(abbr: str) -> str:
     """The gate's name for an OpenCompass abbreviation (every MMLU subject maps to `mmlu`)."""
     if abbr.startswith(MMLU_PREFIX):
-        return "mmlu"
+        return MMLU
     return _OPENCOMPASS_BACK.get(abbr, abbr)
 
 

@@ -19,31 +19,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import binomial
+from ..verdict import Verdict
+from .. import stats as binomial
 from .read import ResultsError
 from .records import ItemResult, ScoreRecord
 from .reference import Reference, load_reference
 
-PASS, FAIL, ERROR = "pass", "fail", "error"
+PASS: Verdict = "pass"
+FAIL: Verdict = "fail"
+ERROR: Verdict = "error"
 DEFAULT_CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class AccuracyCheck:
-    """The verdict on one dataset, with what was expected and measured."""
+    """The verdict on one dataset, with what was expected and measured.
+
+    `reason` is expected vs measured (or why the record cannot be judged); `warnings` are apart.
+    """
 
     dataset: str
-    verdict: str
+    verdict: Verdict
     value: float | None
     threshold: float | None
-    message: str
+    reason: str
     warnings: tuple[str, ...] = ()
     metrics: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def passed(self) -> bool:
-        """True only for a pass."""
-        return self.verdict == PASS
+    def message(self) -> str:
+        """One line: dataset, verdict, reason, then the warnings."""
+        text = f"{self.dataset}: {self.verdict}: {self.reason}"
+        return text + (". warning: " + " ".join(self.warnings) if self.warnings else "")
 
 
 def judge(
@@ -134,7 +141,7 @@ def _error_check(name: str, record: ScoreRecord | None, why: str, confidence: fl
         verdict=ERROR,
         value=None if record is None else record.score,
         threshold=None,
-        message=f"{name}: error: {why}{where}",
+        reason=f"{why}{where}",
         metrics=_base_metrics(record, confidence),
     )
 
@@ -185,10 +192,7 @@ def _decide(
             verdict = FAIL
     if not parts:
         parts.append(f"measured {_items_text(score, n)} (no min or reference given: nothing to check)")
-    message = f"{name}: {verdict}: " + "; ".join(parts)
-    if warnings:
-        message += ". warning: " + " ".join(warnings)
-    return AccuracyCheck(name, verdict, score, threshold, message, tuple(warnings), metrics)
+    return AccuracyCheck(name, verdict, score, threshold, "; ".join(parts), tuple(warnings), metrics)
 
 
 def _against_reference(
@@ -210,24 +214,9 @@ def _against_reference(
     gap = "" if gap_items is None else f" = {abs(gap_items):.1f} item(s) {'lower' if drop >= 0 else 'higher'}"
     text = (f"reference {ref:.2f}% ± {tolerance:.2f}: measured {_items_text(score, n)}, "
             f"{abs(drop):.2f} points{gap}, threshold {ref - tolerance:.2f}%")
-    warnings: list[str] = []
-    if spread is None and not n:
-        warnings.append("the item count is unknown: whether the set can resolve the tolerance cannot be told.")
-        resolvable = math.inf
-    else:
-        sd = float(spread) if spread is not None else binomial.standard_error(ref / 100.0, n or 0) * 100.0
-        resolvable = binomial.resolvable_drop(sd, confidence)
+    resolvable, warning = _resolution(ref, tolerance, n, spread, confidence)
     extra["resolvable_drop"] = None if math.isinf(resolvable) else round(resolvable, 2)
-    if not math.isinf(resolvable) and tolerance < resolvable:
-        how = "the measured spread" if spread is not None else f"{n} items"
-        need = ""
-        if spread is None and tolerance > 0:
-            needed = binomial.items_needed(ref / 100.0, tolerance / 100.0, confidence)
-            need = f"; a {tolerance:.2f}-point tolerance needs about {needed:,} items"
-        warnings.append(
-            f"the set is too small to resolve the tolerance: with {how} only drops of "
-            f"{resolvable:.2f} points or more are detectable ({confidence:.0%} one-sided, 80% power){need}."
-        )
+    warnings = [] if warning is None else [warning]
     if reference is None or items is None:
         return within, text, warnings, extra
     paired = _paired(reference.items, items)
@@ -236,18 +225,34 @@ def _against_reference(
         return within, text, warnings, extra
     p_value, description = paired
     extra["p_value"] = p_value
-    alpha = 1.0 - confidence
-    significant = p_value < alpha
     text += f"; {description}, p = {p_value:.3g}"
-    if within:
-        return True, text, warnings, extra
-    if not significant:
-        warnings.append(
-            f"the score is below the threshold but the paired test cannot tell the drop from noise "
-            f"(p = {p_value:.3g} ≥ {alpha:.2g}): passed."
-        )
-        return True, text, warnings, extra
-    return False, text, warnings, extra
+    alpha = 1.0 - confidence
+    if within or p_value < alpha:
+        return within, text, warnings, extra
+    warnings.append(
+        f"the score is below the threshold but the paired test cannot tell the drop from noise "
+        f"(p = {p_value:.3g} ≥ {alpha:.2g}): passed."
+    )
+    return True, text, warnings, extra
+
+
+def _resolution(ref: float, tolerance: float, n: int | None, spread: Any, confidence: float) -> tuple[float, str | None]:
+    """The smallest drop the set can detect (inf when unknown), and a warning when the tolerance is smaller."""
+    if spread is None and not n:
+        return math.inf, "the item count is unknown: whether the set can resolve the tolerance cannot be told."
+    sd = float(spread) if spread is not None else binomial.standard_error(ref / 100.0, n or 0) * 100.0
+    resolvable = binomial.resolvable_drop(sd, confidence)
+    if math.isinf(resolvable) or tolerance >= resolvable:
+        return resolvable, None
+    how = "the measured spread" if spread is not None else f"{n} items"
+    need = ""
+    if spread is None and tolerance > 0:
+        needed = binomial.items_needed(ref / 100.0, tolerance / 100.0, confidence)
+        need = f"; a {tolerance:.2f}-point tolerance needs about {needed:,} items"
+    return resolvable, (
+        f"the set is too small to resolve the tolerance: with {how} only drops of "
+        f"{resolvable:.2f} points or more are detectable ({confidence:.0%} one-sided, 80% power){need}."
+    )
 
 
 def _paired(reference: tuple[ItemResult, ...], current: tuple[ItemResult, ...]) -> tuple[float, str] | None:

@@ -6,7 +6,14 @@ from typing import Any
 
 from ..schema import CONFIDENCE, NONNEG_INT, POSITIVE_INT, Flag, ListOf, Mapping_, Number, SchemaError, Text
 
-ACCURACY_BACKENDS = ("opencompass", "evalscope", "lm-eval")
+EVALSCOPE, OPENCOMPASS, LM_EVAL = "evalscope", "opencompass", "lm-eval"
+ACCURACY_BACKENDS = (EVALSCOPE, OPENCOMPASS, LM_EVAL)
+
+# The gate's names of the datasets it ships tiny copies of and knows how to ask in every backend
+# (other names pass through to the backend unchanged; `names.py` maps them per backend).
+CLUEWSC_DEV, CLUEWSC_TEST, MATH_500, MMLU = "cluewsc-dev", "cluewsc-test", "math_500", "mmlu"
+CLUEWSC_SETS = (CLUEWSC_DEV, CLUEWSC_TEST)
+ACCURACY_DATASETS = (*CLUEWSC_SETS, MATH_500, MMLU)
 
 
 _ACCURACY_DATASET = Mapping_(

@@ -1,28 +1,46 @@
 """Collects per-test results on the controlling process and writes them as they arrive.
 
-Tests put a plain-JSON result dict in `item.stash[RESULT_KEY]`; the plugin copies it onto the test
+Tests put their `GateResult` in `item.stash[RESULT_KEY]`; the plugin copies its JSON onto the test
 report (attribute `deepseek_result`, which survives xdist's report serialisation); this collector,
-registered as a plugin on the controller only, receives every report and rewrites `summary.json`
-and appends to `test_result.csv` right away, so a killed run keeps what it measured.
+registered as a plugin on the controller only, receives every report, turns it back into a
+`GateResult`, rewrites `summary.json` and appends to `test_result.csv` right away, so a killed run
+keeps what it measured.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..verdict import GateResult
+
 if TYPE_CHECKING:
     from ..session import RunState
 
-RESULT_KEY = pytest.StashKey[dict]()
+RESULT_KEY = pytest.StashKey[GateResult]()
 RESULT_ATTR = "deepseek_result"
 
 
-def csv_row(result: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CollectedResult:
+    """A gate result as the run saw it: which test, and pytest's outcome."""
+
+    nodeid: str
+    outcome: str
+    result: GateResult
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary.json entry."""
+        return {**self.result.to_json(), "nodeid": self.nodeid, "outcome": self.outcome}
+
+
+def csv_row(entry: CollectedResult) -> dict[str, Any]:
     """The `test_result.csv` row of a serving result."""
-    scenario = result.get("scenario") or {}
-    metrics = result.get("metrics") or {}
+    result = entry.result
+    scenario = result.details.get("scenario") or {}
+    metrics = result.metrics
 
     def stat(name: str, key: str) -> Any:
         value = (metrics.get(name) or {}).get(key)
@@ -33,9 +51,9 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
         return round(value, 3) if isinstance(value, float) else value
 
     return {
-        "profile": result.get("profile"),
-        "scenario": result.get("scenario_id"),
-        "simulated": result.get("simulated"),
+        "profile": result.profile,
+        "scenario": result.case_id,
+        "simulated": result.simulated,
         "api": scenario.get("api"),
         "dataset": scenario.get("dataset"),
         "mode": scenario.get("mode"),
@@ -56,8 +74,8 @@ def csv_row(result: dict[str, Any]) -> dict[str, Any]:
         "tpot_ms_p50": stat("tpot_ms", "p50"),
         "tpot_ms_p99": stat("tpot_ms", "p99"),
         "e2e_ms_p99": stat("e2e_ms", "p99"),
-        "verdict": result.get("verdict"),
-        "nodeid": result.get("nodeid"),
+        "verdict": result.verdict,
+        "nodeid": entry.nodeid,
     }
 
 
@@ -66,23 +84,19 @@ class ResultCollector:
 
     def __init__(self, state: "RunState") -> None:
         self.state = state
-        self.results: list[dict[str, Any]] = []
+        self.results: list[CollectedResult] = []
 
-    def add(self, report: pytest.TestReport, result: dict[str, Any]) -> None:
+    def add(self, report: pytest.TestReport, result: GateResult) -> None:
         """Record one test's result and write it out."""
-        entry = dict(result)
-        entry["nodeid"] = report.nodeid
-        entry["outcome"] = report.outcome
-        entry.setdefault("simulated", bool(self.state.endpoint and self.state.endpoint.simulated))
+        entry = CollectedResult(report.nodeid, report.outcome, result)
         self.results.append(entry)
-        folder = self.state.folder
-        if entry.get("kind") == "serving":
-            folder.append_csv_row(csv_row(entry))
+        if result.kind == "serving":
+            self.state.folder.append_csv_row(csv_row(entry))
         self.write_summary()
 
     def summary(self) -> dict[str, Any]:
         """The summary.json document."""
-        return {"run": self.state.run_header(), "tests": self.results}
+        return {"run": self.state.run_header(), "tests": [entry.to_json() for entry in self.results]}
 
     def write_summary(self) -> None:
         """Rewrite summary.json (atomic)."""
@@ -90,9 +104,9 @@ class ResultCollector:
 
     # -- hooks ---------------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        result = getattr(report, RESULT_ATTR, None)
-        if isinstance(result, dict):
-            self.add(report, result)
+        data = getattr(report, RESULT_ATTR, None)
+        if isinstance(data, dict):
+            self.add(report, GateResult.from_json(data))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results:

@@ -10,8 +10,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ..verdict import GateResult
+
 if TYPE_CHECKING:
-    from .collect import ResultCollector
+    from .collect import CollectedResult, ResultCollector
 
 VERDICT_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}
 
@@ -37,13 +39,13 @@ def _stat(metrics: dict[str, Any], name: str, key: str) -> str:
     return _num((metrics.get(name) or {}).get(key), 1)
 
 
-def _verdict_cell(result: dict[str, Any]) -> str:
-    verdict = str(result.get("verdict") or "-")
+def _verdict_cell(verdict: str | None) -> str:
+    verdict = str(verdict or "-")
     style = VERDICT_STYLE.get(verdict)
     return f"[{style}]{verdict.upper()}[/{style}]" if style else verdict.upper()
 
 
-def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
+def serving_table(results: Sequence[GateResult], simulated: bool) -> Table:
     """One row per serving scenario, as the seeds' benchmark tables."""
     title = "serving" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", show_lines=False, box=box.SIMPLE_HEAD)
@@ -54,8 +56,8 @@ def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for result in results:
-        scenario = result.get("scenario") or {}
-        metrics = result.get("metrics") or {}
+        scenario = result.details.get("scenario") or {}
+        metrics = result.metrics
         if scenario.get("mode") == "open":
             load = f"r={scenario.get('request_rate')}"
         elif scenario.get("mode") == "batch":
@@ -63,8 +65,8 @@ def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
         else:
             load = str(scenario.get("concurrency") or "-")
         table.add_row(
-            str(result.get("profile") or "-"),
-            str(result.get("scenario_id") or "-"),
+            result.profile,
+            result.case_id,
             load,
             str(metrics.get("completed", "-")),
             str(scenario.get("input_len", "-")),
@@ -74,52 +76,51 @@ def serving_table(results: Sequence[dict[str, Any]], simulated: bool) -> Table:
             _stat(metrics, "ttft_ms", "p99"),
             _stat(metrics, "tpot_ms", "p99"),
             str(metrics.get("failed", "-")),
-            _verdict_cell(result),
+            _verdict_cell(result.verdict),
         )
     return table
 
 
-def training_table(results: Sequence[dict[str, Any]]) -> Table:
+def training_table(results: Sequence[GateResult]) -> Table:
     """One row per training check."""
     table = Table(title="training", title_justify="left", box=box.SIMPLE_HEAD)
     for header in ("profile", "entry", "test", "check", "statistic", "threshold", "measured", "verdict"):
         table.add_column(header)
     for result in results:
-        entry = str(result.get("entry") or "-") + (" (example)" if result.get("example") else "")
-        for check in result.get("checks") or [{}]:
-            threshold = check.get("threshold")
+        entry = str(result.details.get("entry") or "-") + (" (example)" if result.details.get("example") else "")
+        for check in result.checks:
             table.add_row(
-                str(result.get("profile") or "-"),
+                result.profile,
                 entry,
-                str(result.get("aspect") or "-"),
-                str(check.get("name") or check.get("metric") or "-"),
-                str(check.get("statistic") or "-"),
-                f"{check.get('op', '')} {_sig(threshold)}" if threshold is not None else "-",
-                _sig(check.get("value")),
-                _verdict_cell(check if check.get("verdict") else result),
+                str(result.details.get("aspect") or "-"),
+                check.name,
+                str(check.details.get("statistic") or "-"),
+                f"{check.op} {_sig(check.threshold)}" if check.threshold is not None else "-",
+                _sig(check.value),
+                _verdict_cell(check.verdict),
             )
     return table
 
 
-def accuracy_table(results: Sequence[dict[str, Any]]) -> Table:
+def accuracy_table(results: Sequence[GateResult]) -> Table:
     """One row per dataset, as OpenCompass's summary table plus reference and verdict."""
-    simulated = any(r.get("simulated") for r in results)
+    simulated = any(r.simulated for r in results)
     title = "accuracy" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for header in ("profile", "dataset", "version", "metric", "mode", "score", "n", "reference", "verdict"):
         table.add_column(header)
     for result in results:
-        metrics = result.get("metrics") or {}
+        metrics = result.metrics
         table.add_row(
-            str(result.get("profile") or "-"),
-            str(result.get("dataset") or result.get("scenario_id") or "-"),
+            result.profile,
+            str(result.details.get("dataset") or result.case_id),
             str(metrics.get("config_version") or "-"),
             str(metrics.get("metric") or "-"),
             str(metrics.get("mode") or "gen"),
             _num(metrics.get("score")),
             str(metrics.get("n", "-")),
             _reference_text(metrics) if metrics.get("reference") is not None else _min_text(result),
-            _verdict_cell(result),
+            _verdict_cell(result.verdict),
         )
     return table
 
@@ -129,39 +130,34 @@ def _reference_text(metrics: dict[str, Any]) -> str:
     return f"{_num(metrics.get('reference'))}" + (f" ± {_num(tolerance)}" if tolerance is not None else "")
 
 
-def _min_text(result: dict[str, Any]) -> str:
-    for check in result.get("checks") or []:
-        if check.get("threshold") is not None:
-            return f"{check.get('op', '>=')} {_num(check.get('threshold'))}"
+def _min_text(result: GateResult) -> str:
+    for check in result.checks:
+        if check.threshold is not None:
+            return f"{check.op or '>='} {_num(check.threshold)}"
     return "-"
 
 
-def failure_lines(results: Sequence[dict[str, Any]]) -> list[str]:
-    """For each result that did not pass: its id, the failing checks' messages and the raw records."""
+def failure_lines(entries: Sequence["CollectedResult"]) -> list[str]:
+    """For each result that did not pass: its test id, then its failure text (expected vs measured,
+    problems, where the raw material is)."""
     lines: list[str] = []
-    for result in results:
-        if result.get("verdict") == "pass":
+    for entry in entries:
+        if entry.result.passed:
             continue
-        lines.append(f"{str(result.get('verdict', '?')).upper()} {result.get('nodeid')}")
-        for check in result.get("checks") or []:
-            if check.get("verdict") != "pass" and check.get("message"):
-                lines.append(f"    {check['message']}")
-        for problem in result.get("errors") or []:
-            lines.append(f"    {problem}")
-        for key in ("records", "log"):
-            if result.get(key):
-                lines.append(f"    {key}: {result[key]}")
+        lines.append(f"{entry.result.verdict.upper()} {entry.nodeid}")
+        lines.extend(f"  {line}" for line in entry.result.failure_text().splitlines()[1:])
     return lines
 
 
 def render_tables(collector: "ResultCollector", width: int = 160) -> str:
     """All tables and failure explanations as text."""
-    simulated = any(r.get("simulated") for r in collector.results)
+    results = [entry.result for entry in collector.results]
+    simulated = any(r.simulated for r in results)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None, highlight=False)
-    by_kind: dict[str, list[dict[str, Any]]] = {}
-    for result in collector.results:
-        by_kind.setdefault(str(result.get("kind")), []).append(result)
+    by_kind: dict[str, list[GateResult]] = {}
+    for result in results:
+        by_kind.setdefault(result.kind, []).append(result)
     if by_kind.get("serving"):
         console.print(serving_table(by_kind["serving"], simulated))
     if by_kind.get("training"):

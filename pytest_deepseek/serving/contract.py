@@ -7,19 +7,20 @@ whose `client_bound` flag is set mean the load generator, not the server, limite
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import numpy as np
 
 from pytest_deepseek.serving.records import RequestRecord
+from pytest_deepseek.serving.spec import ClientLimits
 
-# Client health limits. An asyncio client that stalls its event loop delays reading tokens (TTFT
-# and chunk gaps grow) and delays sending (the load it offers falls short).
-MAX_LOOP_LAG_P99_MS = 20.0  # event-loop lag p99 above this distorts per-token timings
-STALL_MS = 50.0  # a wake-up later than this is a stall ...
-MAX_STALLED_FRACTION = 0.01  # ... and stalls may take at most 1% of the run (one GC pause does not void a run)
-MAX_SCHEDULE_LAG_P99_MS = 10.0  # open loop: sends this late no longer follow the schedule
-MIN_CONCURRENCY_RATIO = 0.90  # closed loop: achieved / target concurrency in the steady window
-MIN_RATE_RATIO = 0.95  # open loop: achieved / target request rate
-MAX_CPU_FRACTION = 0.90  # of one core: a saturated single-threaded client cannot keep up
+# An asyncio client that stalls its event loop delays reading tokens (TTFT and chunk gaps grow)
+# and delays sending (the load it offers falls short). The limits are `ClientLimits` (the
+# thresholds file's `client_health:`); what counts as a stall is fixed here.
+STALL_MS = 50.0  # a wake-up later than this is a stall
+
+if TYPE_CHECKING:
+    from pytest_deepseek.serving.load import ClientHealthSample
 
 EXAMPLES = 5  # record indices shown per violation
 
@@ -37,6 +38,27 @@ class ClientHealth:
     achieved_rate: float | None = None  # requests/s
     target_rate: float | None = None  # requests/s; inf (all at once) is not checked
     cpu_fraction: float | None = None  # client process CPU time / wall time, in cores
+
+    @classmethod
+    def of(cls, sample: "ClientHealthSample") -> "ClientHealth":
+        """The summary of what the load generator sampled about itself during the measured phase."""
+
+        def p99(values: list[float]) -> float | None:
+            return float(np.percentile(values, 99)) if values else None
+
+        stalled_ms = sum(lag for lag in sample.loop_lag_ms if lag > STALL_MS)
+        wall_ms = sample.wall_s * 1000
+        return cls(
+            loop_lag_p99_ms=p99(sample.loop_lag_ms),
+            loop_lag_max_ms=max(sample.loop_lag_ms) if sample.loop_lag_ms else None,
+            stalled_fraction=stalled_ms / wall_ms if wall_ms > 0 else None,
+            schedule_lag_p99_ms=p99(sample.schedule_lag_ms),
+            achieved_concurrency=sample.mean_in_flight or None,
+            target_concurrency=float(sample.target_concurrency) if sample.target_concurrency else None,
+            achieved_rate=sample.achieved_rate,
+            target_rate=sample.target_rate,
+            cpu_fraction=sample.cpu_s / sample.wall_s if sample.wall_s > 0 else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,33 +185,34 @@ def _error_terms(measured: list[RequestRecord], budget: float) -> list[ContractV
         len(failed), tuple(r.index for r in failed[:EXAMPLES]))]
 
 
-def _client_terms(h: ClientHealth) -> list[ContractViolation]:
+def _client_terms(h: ClientHealth, limits: ClientLimits) -> list[ContractViolation]:
     out: list[ContractViolation] = []
 
-    def bound(code: str, message: str) -> None:
-        out.append(ContractViolation(code, f"client-bound: {message}", 1, (), True))
+    def bound(code: str, message: str, limit: str) -> None:
+        out.append(ContractViolation(code, f"client-bound: {message} (client_health.{limit})", 1, (), True))
 
-    if h.loop_lag_p99_ms is not None and h.loop_lag_p99_ms > MAX_LOOP_LAG_P99_MS:
+    if h.loop_lag_p99_ms is not None and h.loop_lag_p99_ms > limits.max_loop_lag_p99_ms:
         bound("client_loop_lag", f"event-loop lag p99 {h.loop_lag_p99_ms:.1f} ms exceeds "
-              f"{MAX_LOOP_LAG_P99_MS:g} ms; token timings include client delay")
-    if h.stalled_fraction is not None and h.stalled_fraction > MAX_STALLED_FRACTION:
+              f"{limits.max_loop_lag_p99_ms:g} ms; token timings include client delay", "max_loop_lag_p99_ms")
+    if h.stalled_fraction is not None and h.stalled_fraction > limits.max_stalled_fraction:
         worst = f", the longest {h.loop_lag_max_ms:.0f} ms" if h.loop_lag_max_ms is not None else ""
         bound("client_loop_stall", f"the event loop was stalled (> {STALL_MS:g} ms) for {h.stalled_fraction:.1%} "
-              f"of the run{worst} (limit {MAX_STALLED_FRACTION:.0%})")
-    if h.schedule_lag_p99_ms is not None and h.schedule_lag_p99_ms > MAX_SCHEDULE_LAG_P99_MS:
+              f"of the run{worst}, more than {limits.max_stalled_fraction:.0%}", "max_stalled_fraction")
+    if h.schedule_lag_p99_ms is not None and h.schedule_lag_p99_ms > limits.max_schedule_lag_p99_ms:
         bound("client_schedule_lag", f"requests were sent late: schedule lag p99 "
-              f"{h.schedule_lag_p99_ms:.1f} ms exceeds {MAX_SCHEDULE_LAG_P99_MS:g} ms")
+              f"{h.schedule_lag_p99_ms:.1f} ms exceeds {limits.max_schedule_lag_p99_ms:g} ms",
+              "max_schedule_lag_p99_ms")
     if (h.achieved_concurrency is not None and h.target_concurrency
-            and h.achieved_concurrency < MIN_CONCURRENCY_RATIO * h.target_concurrency):
+            and h.achieved_concurrency < limits.min_concurrency_ratio * h.target_concurrency):
         bound("client_concurrency", f"achieved concurrency {h.achieved_concurrency:.1f} is below "
-              f"{MIN_CONCURRENCY_RATIO:.0%} of the target {h.target_concurrency:g}")
+              f"{limits.min_concurrency_ratio:.0%} of the target {h.target_concurrency:g}", "min_concurrency_ratio")
     if (h.achieved_rate is not None and h.target_rate and h.target_rate != float("inf")
-            and h.achieved_rate < MIN_RATE_RATIO * h.target_rate):
+            and h.achieved_rate < limits.min_rate_ratio * h.target_rate):
         bound("client_rate", f"achieved rate {h.achieved_rate:.2f} req/s is below "
-              f"{MIN_RATE_RATIO:.0%} of the target {h.target_rate:g} req/s")
-    if h.cpu_fraction is not None and h.cpu_fraction > MAX_CPU_FRACTION:
-        bound("client_cpu", f"client CPU at {h.cpu_fraction:.0%} of a core (limit "
-              f"{MAX_CPU_FRACTION:.0%}); the client may be the bottleneck")
+              f"{limits.min_rate_ratio:.0%} of the target {h.target_rate:g} req/s", "min_rate_ratio")
+    if h.cpu_fraction is not None and h.cpu_fraction > limits.max_cpu_fraction:
+        bound("client_cpu", f"client CPU at {h.cpu_fraction:.0%} of a core, above "
+              f"{limits.max_cpu_fraction:.0%}; the client may be the bottleneck", "max_cpu_fraction")
     return out
 
 
@@ -202,6 +225,7 @@ def check_contract(
     retokenize_tolerance: float = 0.02,
     error_budget: float = 0.01,
     client_health: ClientHealth | None = None,
+    client_limits: ClientLimits = ClientLimits(),
 ) -> list[ContractViolation]:
     """Check the workload contract on the measured (non-warmup) records of a run.
 
@@ -209,7 +233,8 @@ def check_contract(
     `max_tokens` when `forced`); None means use the record's. `retokenized` maps a record's
     `index` to the client's own count of its output tokens; they must agree with
     usage.completion_tokens within `retokenize_tolerance` (relative). Only successful requests
-    are checked for lengths; the error budget is a fraction of finished requests.
+    are checked for lengths; the error budget is a fraction of finished requests. The client's
+    `client_health` is held to `client_limits`.
     """
     measured = [r for r in records if not r.warmup]
     ok = [r for r in measured if r.success]
@@ -219,5 +244,5 @@ def check_contract(
     out += _retokenize_terms(ok, retokenized, retokenize_tolerance)
     out += _error_terms(measured, error_budget)
     if client_health is not None:
-        out += _client_terms(client_health)
+        out += _client_terms(client_health, client_limits)
     return out

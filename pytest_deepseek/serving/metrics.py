@@ -373,6 +373,109 @@ def _peak_from_records(records: Sequence[RequestRecord], end_ns: int) -> int:
 # The run
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcomes:
+    """The measured requests by how they ended."""
+
+    measured: list[RequestRecord]
+    completed: list[RequestRecord]
+    failed: list[RequestRecord]
+    good: list[RequestRecord]  # completed and meeting every SLO
+    failed_by_kind: dict[str, int]
+
+    @property
+    def finished(self) -> int:
+        return len(self.completed) + len(self.failed)
+
+
+def _outcomes(records: Sequence[RequestRecord], slo: Mapping[str, float]) -> _Outcomes:
+    measured = [r for r in records if not r.warmup]
+    completed = [r for r in measured if r.success]
+    failed = [r for r in measured if is_failed(r)]
+    failed_by_kind: dict[str, int] = {}
+    for r in failed:
+        kind = r.error_kind or "unknown"
+        failed_by_kind[kind] = failed_by_kind.get(kind, 0) + 1
+    return _Outcomes(measured, completed, failed, [r for r in completed if meets_slo(r, slo)], failed_by_kind)
+
+
+def _figure_window(run: tuple[int, int] | None, timeline: RunTimeline
+                   ) -> tuple[tuple[int, int] | None, WindowUsed]:
+    """The steady-state window, else the run window, else none."""
+    steady = steady_window(timeline)
+    if steady is not None:
+        return steady, "steady"
+    if run is not None:
+        return run, "run"
+    return None, "none"
+
+
+@dataclass(frozen=True, slots=True)
+class _WindowFigures:
+    """Throughputs (per second, whole deployment) and achieved concurrency inside one window."""
+
+    seconds: float | None = None
+    output: float | None = None
+    input: float | None = None
+    requests: float | None = None
+    goodput: float | None = None
+    concurrency: float | None = None
+
+    @property
+    def total(self) -> float | None:
+        return None if self.output is None or self.input is None else self.output + self.input
+
+
+def _ends_in(r: RequestRecord, start: int, end: int) -> bool:
+    return start <= (last_token_ns(r) or -1) <= end
+
+
+def _window_figures(outcomes: _Outcomes, window: tuple[int, int] | None) -> _WindowFigures:
+    if window is None:
+        return _WindowFigures()
+    start, end = window
+    seconds = (end - start) / _NS
+    measured = outcomes.measured
+    prompts = sum(_prompt_tokens(r) for r in _counted(measured) if start <= r.t_send <= end)
+    busy = 0
+    for r in measured:
+        interval = _active_interval(r, end)
+        if interval is not None:
+            busy += max(0, min(interval[1], end) - max(interval[0], start))
+    return _WindowFigures(
+        seconds=seconds,
+        output=tokens_in_window(measured, start, end) / seconds,
+        input=prompts / seconds,
+        requests=sum(1 for r in outcomes.completed if _ends_in(r, start, end)) / seconds,
+        goodput=sum(1 for r in outcomes.good if _ends_in(r, start, end)) / seconds,
+        concurrency=busy / (end - start),
+    )
+
+
+def _latency_samples(completed: Sequence[RequestRecord]) -> dict[str, np.ndarray]:
+    """Per-request latencies (ms) of the completed requests, pooled chunk gaps, and the tokens
+    carried by the chunk closing each gap."""
+    latencies: dict[str, list[float]] = {k: [] for k in SLO_KEYS}
+    gaps: list[np.ndarray] = []
+    chunk_tokens: list[np.ndarray] = []
+    for r in completed:
+        for k, v in request_latencies(r).items():
+            if v is not None:
+                latencies[k].append(v)
+        if len(r.event_times) > 1:
+            gaps.append(np.diff(np.asarray(r.event_times, dtype=np.int64)) / _MS)
+            chunk_tokens.append(event_token_weights(r)[1:])
+    samples = {k: np.asarray(v, dtype=float) for k, v in latencies.items()}
+    samples["chunk_gap_ms"] = np.concatenate(gaps) if gaps else np.zeros(0)
+    samples["chunk_tokens"] = np.concatenate(chunk_tokens) if chunk_tokens else np.zeros(0)
+    return samples
+
+
+def _tokens_per_chunk(completed: Sequence[RequestRecord]) -> float | None:
+    events = sum(len(r.event_times) for r in completed)
+    return sum(r.n_tokens for r in completed) / events if events else None
+
+
 def compute_run_metrics(
     records: Sequence[RequestRecord],
     timeline: RunTimeline,
@@ -394,86 +497,33 @@ def compute_run_metrics(
     if nodes < 1 or devices_per_node < 1:
         raise ValueError("nodes and devices_per_node must be >= 1")
     slo_map = _check_slo(slo)
-    measured = [r for r in records if not r.warmup]
-    completed = [r for r in measured if r.success]
-    failed = [r for r in measured if is_failed(r)]
-    good = [r for r in completed if meets_slo(r, slo_map)]
-    failed_by_kind: dict[str, int] = {}
-    for r in failed:
-        kind = r.error_kind or "unknown"
-        failed_by_kind[kind] = failed_by_kind.get(kind, 0) + 1
-    finished = len(completed) + len(failed)
-
-    run = run_window(measured, timeline)
-    steady = steady_window(timeline)
-    window: tuple[int, int] | None
-    if steady is not None:
-        window, used = steady, "steady"
-    elif run is not None:
-        window, used = run, "run"
-    else:
-        window, used = None, "none"
-
-    out_tp = in_tp = total_tp = req_tp = good_tp = conc = window_s = None
-    if window is not None:
-        ws, we = window
-        window_s = (we - ws) / _NS
-        out_tp = tokens_in_window(measured, ws, we) / window_s
-        prompts = sum(_prompt_tokens(r) for r in _counted(measured) if ws <= r.t_send <= we)
-        in_tp = prompts / window_s
-        total_tp = out_tp + in_tp
-        req_tp = sum(1 for r in completed if ws <= (last_token_ns(r) or -1) <= we) / window_s
-        good_tp = sum(1 for r in good if ws <= (last_token_ns(r) or -1) <= we) / window_s
-        busy = 0
-        for r in measured:
-            iv = _active_interval(r, we)
-            if iv is not None:
-                busy += max(0, min(iv[1], we) - max(iv[0], ws))
-        conc = busy / (we - ws)
-
-    run_tp = run_s = None
-    if run is not None:
-        run_s = (run[1] - run[0]) / _NS
-        run_tp = sum(r.n_tokens for r in completed) / run_s
-
-    lat: dict[str, list[float]] = {k: [] for k in SLO_KEYS}
-    gaps: list[np.ndarray] = []
-    chunk_tokens: list[np.ndarray] = []
-    events = 0
-    for r in completed:
-        for k, v in request_latencies(r).items():
-            if v is not None:
-                lat[k].append(v)
-        if len(r.event_times) > 1:
-            gaps.append(np.diff(np.asarray(r.event_times, dtype=np.int64)) / _MS)
-            chunk_tokens.append(event_token_weights(r)[1:])
-        events += len(r.event_times)
-    samples = {k: np.asarray(v, dtype=float) for k, v in lat.items()}
-    samples["chunk_gap_ms"] = np.concatenate(gaps) if gaps else np.zeros(0)
-    samples["chunk_tokens"] = np.concatenate(chunk_tokens) if chunk_tokens else np.zeros(0)
-    n_out = sum(r.n_tokens for r in completed)
-
+    outcomes = _outcomes(records, slo_map)
+    run = run_window(outcomes.measured, timeline)
+    window, used = _figure_window(run, timeline)
+    in_window = _window_figures(outcomes, window)
+    run_s = (run[1] - run[0]) / _NS if run is not None else None
+    samples = _latency_samples(outcomes.completed)
     peak = timeline.peak_concurrency
     if not peak and run is not None:
-        peak = _peak_from_records(measured, run[1])
-
+        peak = _peak_from_records(outcomes.measured, run[1])
+    finished = outcomes.finished
     return RunMetrics(
-        output_throughput=out_tp,
-        output_throughput_run_window=run_tp,
-        input_throughput=in_tp,
-        total_token_throughput=total_tp,
-        request_throughput=req_tp,
-        goodput=good_tp,
-        good_fraction=len(good) / finished if finished else None,
-        error_rate=len(failed) / finished if finished else None,
-        completed=len(completed),
-        failed=len(failed),
-        good=len(good),
-        failed_by_kind=failed_by_kind,
-        achieved_concurrency=conc,
+        output_throughput=in_window.output,
+        output_throughput_run_window=sum(r.n_tokens for r in outcomes.completed) / run_s if run_s else None,
+        input_throughput=in_window.input,
+        total_token_throughput=in_window.total,
+        request_throughput=in_window.requests,
+        goodput=in_window.goodput,
+        good_fraction=len(outcomes.good) / finished if finished else None,
+        error_rate=len(outcomes.failed) / finished if finished else None,
+        completed=len(outcomes.completed),
+        failed=len(outcomes.failed),
+        good=len(outcomes.good),
+        failed_by_kind=outcomes.failed_by_kind,
+        achieved_concurrency=in_window.concurrency,
         peak_concurrency=int(peak),
         window_used=used,
-        window_s=window_s,
+        window_s=in_window.seconds,
         window_start_ns=window[0] if window else None,
         window_end_ns=window[1] if window else None,
         run_window_s=run_s,
@@ -484,7 +534,7 @@ def compute_run_metrics(
         tpot_ms=LatencySummary.of(samples["tpot_ms"]),
         e2e_ms=LatencySummary.of(samples["e2e_ms"]),
         chunk_gap_ms=LatencySummary.of(samples["chunk_gap_ms"]),
-        tokens_per_chunk_mean=n_out / events if events else None,
+        tokens_per_chunk_mean=_tokens_per_chunk(outcomes.completed),
         nodes=nodes,
         devices_per_node=devices_per_node,
         slo=slo_map,

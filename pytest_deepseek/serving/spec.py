@@ -1,12 +1,16 @@
-"""The serving part of the thresholds file: its names, its schema fragment and the typed `Scenario`."""
+"""The serving part of the thresholds file: its names, its schema fragment and the typed `Scenario`.
+
+The lists of APIs, datasets and arrival processes, and the client-health limits with their
+defaults, are written here once; the options, the workload builder and the contract import them.
+"""
 
 from __future__ import annotations
 
 import difflib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, get_args
 
 from ..schema import (
     CONFIDENCE,
@@ -26,11 +30,46 @@ from ..schema import (
     name_check,
 )
 from .metric_names import LATENCY_METRICS, gateable_metrics
+from .records import ApiKind
 
-DATASETS = ("random", "sonnet", "sharegpt", "jsonl")
+EXACT_LENGTH_DATASETS = ("random", "sonnet")  # prompts built to the exact input_len with the tokenizer
+FILE_DATASETS = ("sharegpt", "jsonl")  # prompts read from dataset_path, lengths as the file has them
+DATASETS = EXACT_LENGTH_DATASETS + FILE_DATASETS
 ARRIVALS = ("poisson", "gamma", "constant")
-APIS = ("completions", "chat")
+APIS: tuple[str, ...] = get_args(ApiKind)  # ("completions", "chat")
 SERVING_METRICS: tuple[str, ...] = tuple(gateable_metrics())  # the names the checks decide
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """How far the load generator may fall behind before a run is called client-bound (a contract
+    violation, so an ERROR): the `client_health:` mapping of a scenario or of `serving.defaults`.
+
+    - `max_loop_lag_p99_ms`: event-loop lag p99 (how late a 10 ms sleeper wakes); beyond it token
+      timings include client delay;
+    - `max_stalled_fraction`: share of the run lost to stalls (wake-ups later than 50 ms);
+    - `max_schedule_lag_p99_ms`: open loop, how late requests leave against their schedule (p99);
+    - `min_rate_ratio`: open loop, achieved / scheduled request rate;
+    - `min_concurrency_ratio`: closed loop, achieved / target concurrency in the steady window;
+    - `max_cpu_fraction`: client process CPU time / wall time (1.0 = one core busy).
+
+    The defaults suit a client with a core to itself; loosen them only where the run's purpose is
+    not the figures (a test of the plumbing on a busy machine).
+    """
+
+    max_loop_lag_p99_ms: float = 20.0
+    max_stalled_fraction: float = 0.01
+    max_schedule_lag_p99_ms: float = 10.0
+    min_rate_ratio: float = 0.95
+    min_concurrency_ratio: float = 0.90
+    max_cpu_fraction: float = 0.90
+
+    def to_json(self) -> dict[str, float]:
+        """Plain JSON (for summary.json)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+CLIENT_HEALTH_KEYS: tuple[str, ...] = tuple(f.name for f in fields(ClientLimits))
 
 
 @dataclass(frozen=True)
@@ -66,6 +105,17 @@ class Scenario:
     confidence: float = 0.95
     error_budget: float = 0.01
     api: str | None = None
+    client_health: Mapping[str, float] = field(default_factory=dict)  # ClientLimits fields to change
+
+    @property
+    def client_limits(self) -> ClientLimits:
+        """The client-health limits in force: the defaults with this scenario's `client_health:`."""
+        return ClientLimits(**self.client_health)
+
+    @property
+    def exact_lengths(self) -> bool:
+        """True when every prompt is built to exactly `input_len` tokens (not read from a file)."""
+        return self.dataset in EXACT_LENGTH_DATASETS
 
     @property
     def mode(self) -> str:
@@ -119,6 +169,20 @@ def _slo_key(key: str, path: tuple[str | int, ...]) -> None:
         raise SchemaError(path, f"unknown SLO {key!r}{hint} (valid: {', '.join(LATENCY_METRICS)})")
 
 
+_MILLISECONDS = Number(minimum=0, exclusive_minimum=True)
+_RATIO = Number(minimum=0, maximum=1)
+_CLIENT_HEALTH = Mapping_(
+    fields={
+        "max_loop_lag_p99_ms": _MILLISECONDS,
+        "max_stalled_fraction": _RATIO,
+        "max_schedule_lag_p99_ms": _MILLISECONDS,
+        "min_rate_ratio": _RATIO,
+        "min_concurrency_ratio": _RATIO,
+        "max_cpu_fraction": Number(minimum=0, exclusive_minimum=True),
+    },
+    what="client_health mapping",
+)
+
 _SCENARIO_FIELDS: dict[str, Spec] = {
     "name": Text(),
     "input_len": POSITIVE_INT,
@@ -149,10 +213,12 @@ _SCENARIO_FIELDS: dict[str, Spec] = {
     "confidence": CONFIDENCE,
     "error_budget": FRACTION,
     "api": Text(choices=APIS),
+    "client_health": _CLIENT_HEALTH,
 }
 
 
 def check_scenario_shape(values: dict[str, Any], path: tuple[str | int, ...]) -> None:
+    """One coherent load shape (closed, open or batch), and a file for the file datasets."""
     if values.get("concurrency") is not None and values.get("request_rate") is not None:
         raise SchemaError(path, "give either concurrency (closed loop) or request_rate (open loop), not both; "
                                 "cap an open loop with max_concurrency")
@@ -160,7 +226,7 @@ def check_scenario_shape(values: dict[str, Any], path: tuple[str | int, ...]) ->
         values.get("concurrency") is not None or values.get("request_rate") is not None
     ):
         raise SchemaError(path, "a latency scenario (batch_size) takes no concurrency or request_rate")
-    if values.get("dataset") in ("sharegpt", "jsonl") and "dataset_path" not in values:
+    if values.get("dataset") in FILE_DATASETS and "dataset_path" not in values:
         raise SchemaError(path, f"dataset {values['dataset']!r} needs dataset_path")
 
 
@@ -174,6 +240,11 @@ SERVING_SECTION = Mapping_(
 
 
 def scenario_from(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Scenario:
+    """The scenario `values` with the profile's serving `defaults` merged in.
+
+    A scenario's load shape replaces the defaults' shape; its floors, ceilings and slo replace the
+    defaults' maps; its `client_health:` entries change only the limits they name.
+    """
     defaults = dict(defaults)
     # A scenario that names its own load shape replaces the defaults' shape, not adds to it.
     if values.get("request_rate") is not None:
@@ -189,4 +260,5 @@ def scenario_from(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> Sce
     merged = {**defaults, **values}
     for key in ("floors", "ceilings", "slo"):
         merged[key] = dict(merged.get(key) or {})
+    merged["client_health"] = {**(defaults.get("client_health") or {}), **(values.get("client_health") or {})}
     return Scenario(**merged)

@@ -121,6 +121,10 @@ _ONE_ANSWER = TokenEvent(1, False)
 _ONE_REASONING = TokenEvent(1, True)
 
 
+class _Malformed(Exception):
+    """A chunk of the wrong shape; the message says what was wrong."""
+
+
 class StreamInterpreter:
     """Folds the events of one OpenAI-compatible stream; one instance per request.
 
@@ -194,83 +198,91 @@ class StreamInterpreter:
 
     def feed_json(self, obj: Any) -> TokenEvent | None:
         """Interpret one decoded chunk."""
-        if not isinstance(obj, dict):
-            self._fail("malformed_event", f"chunk is not an object: {str(obj)[:200]}")
-            return None
-        error = obj.get("error")
-        if error or obj.get("object") == "error":
-            self._fail("server_error_event", _error_message(error if error else obj))
-            return None
-        choices = obj.get("choices")
-        usage = obj.get("usage")
-        completion: int | None = None
-        if usage is not None:
-            if not isinstance(usage, dict):
-                self._fail("malformed_event", f"usage is not an object: {str(usage)[:200]}")
+        try:
+            if not isinstance(obj, dict):
+                raise _Malformed(f"chunk is not an object: {str(obj)[:200]}")
+            error = obj.get("error")
+            if error or obj.get("object") == "error":
+                self._fail("server_error_event", _error_message(error if error else obj))
                 return None
-            prompt = usage.get("prompt_tokens")
-            if isinstance(prompt, int):
-                self.prompt_tokens = prompt
-            completion = usage.get("completion_tokens")
-            if isinstance(completion, int):
-                self.completion_tokens = completion
-            else:
-                completion = None
-        if not choices:
-            if choices is not None and not isinstance(choices, list):
-                self._fail("malformed_event", f"choices is not a list: {str(choices)[:200]}")
-                return None
-            if completion is not None:
-                self._last_completion = completion
-            return None  # usage-only (or empty) chunk: never a token event
-        if not isinstance(choices, list) or not isinstance(choices[0], dict):
-            self._fail("malformed_event", f"bad choices: {str(choices)[:200]}")
+            completion = self._take_usage(obj.get("usage"))
+            choices = obj.get("choices")
+            if not choices:
+                if choices is not None and not isinstance(choices, list):
+                    raise _Malformed(f"choices is not a list: {str(choices)[:200]}")
+                if completion is not None:
+                    self._last_completion = completion
+                return None  # usage-only (or empty) chunk: never a token event
+            if not isinstance(choices, list) or not isinstance(choices[0], dict):
+                raise _Malformed(f"bad choices: {str(choices)[:200]}")
+            choice = choices[0]
+            finish = choice.get("finish_reason")
+            if finish:
+                self.finish_reason = str(finish)
+            answer, reasoning = self._take_text(choice)
+        except _Malformed as exc:
+            self._fail("malformed_event", str(exc))
             return None
-        choice = choices[0]
-        finish = choice.get("finish_reason")
-        if finish:
-            self.finish_reason = str(finish)
+        return self._token_event(answer, reasoning, self._usage_rise(completion, finish))
 
-        answer = False
-        reasoning = False
+    def _take_usage(self, usage: Any) -> int | None:
+        """Record the chunk's usage; its completion_tokens (None when it has none)."""
+        if usage is None:
+            return None
+        if not isinstance(usage, dict):
+            raise _Malformed(f"usage is not an object: {str(usage)[:200]}")
+        prompt = usage.get("prompt_tokens")
+        if isinstance(prompt, int):
+            self.prompt_tokens = prompt
+        completion = usage.get("completion_tokens")
+        if not isinstance(completion, int):
+            return None
+        self.completion_tokens = completion
+        return completion
+
+    def _take_text(self, choice: dict[str, Any]) -> tuple[bool, bool]:
+        """Keep the choice's answer and reasoning text: (carried an answer, carried reasoning).
+        Tool calls count as answer."""
         delta = choice.get("delta")
-        if delta is None:
+        if delta is None:  # completions
             text = choice.get("text")
-            if text:
-                if not isinstance(text, str):
-                    self._fail("malformed_event", f"text is not a string: {str(text)[:200]}")
-                    return None
-                self.text_parts.append(text)
-                answer = True
-        elif isinstance(delta, dict):
-            content = delta.get("content")
-            if content:
-                if not isinstance(content, str):
-                    self._fail("malformed_event", f"content is not a string: {str(content)[:200]}")
-                    return None
-                self.text_parts.append(content)
-                answer = True
-            thought = delta.get("reasoning_content") or delta.get("reasoning")
-            if thought:
-                if not isinstance(thought, str):
-                    self._fail("malformed_event", f"reasoning is not a string: {str(thought)[:200]}")
-                    return None
-                self.reasoning_parts.append(thought)
-                reasoning = True
-            if delta.get("tool_calls"):
-                answer = True
-        else:
-            self._fail("malformed_event", f"delta is not an object: {str(delta)[:200]}")
-            return None
+            if not text:
+                return False, False
+            if not isinstance(text, str):
+                raise _Malformed(f"text is not a string: {str(text)[:200]}")
+            self.text_parts.append(text)
+            return True, False
+        if not isinstance(delta, dict):
+            raise _Malformed(f"delta is not an object: {str(delta)[:200]}")
+        answer = reasoning = False
+        content = delta.get("content")
+        if content:
+            if not isinstance(content, str):
+                raise _Malformed(f"content is not a string: {str(content)[:200]}")
+            self.text_parts.append(content)
+            answer = True
+        thought = delta.get("reasoning_content") or delta.get("reasoning")
+        if thought:
+            if not isinstance(thought, str):
+                raise _Malformed(f"reasoning is not a string: {str(thought)[:200]}")
+            self.reasoning_parts.append(thought)
+            reasoning = True
+        if delta.get("tool_calls"):
+            answer = True
+        return answer, reasoning
 
-        rise = 0
-        if completion is not None:
-            if not self.usage_per_chunk and not finish:
-                self.usage_per_chunk = True  # usage on a chunk that is not the last one
-            if self.usage_per_chunk:
-                rise = completion - self._last_completion
-            self._last_completion = completion
+    def _usage_rise(self, completion: int | None, finish: Any) -> int:
+        """Tokens this chunk added by per-chunk usage (0 without it)."""
+        if completion is None:
+            return 0
+        if not self.usage_per_chunk and not finish:
+            self.usage_per_chunk = True  # usage on a chunk that is not the last one
+        rise = completion - self._last_completion if self.usage_per_chunk else 0
+        self._last_completion = completion
+        return rise
 
+    def _token_event(self, answer: bool, reasoning: bool, rise: int) -> TokenEvent | None:
+        """The token event of a chunk (None when it carried no token) and its channel."""
         if answer:
             is_reasoning = False
         elif reasoning:

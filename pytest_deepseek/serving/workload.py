@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..tokenizers import TextTokenizer
 from .records import ApiKind, RequestSpec
+from .spec import DATASETS, EXACT_LENGTH_DATASETS
 
 
 class WorkloadError(Exception):
@@ -196,7 +197,7 @@ def _jsonl_prompts(params: WorkloadParams) -> list[PromptItem]:
 def build_prompt_set(params: WorkloadParams, builder: PromptBuilder | None) -> list[PromptItem]:
     """The prompt set for `params` (deterministic given `params.seed`)."""
     rng = random.Random(params.seed)
-    if params.dataset in ("random", "sonnet") and builder is None:
+    if params.dataset in EXACT_LENGTH_DATASETS and builder is None:
         raise WorkloadError(f"dataset {params.dataset!r} needs a tokenizer")
     if params.dataset == "random":
         assert builder is not None
@@ -208,7 +209,7 @@ def build_prompt_set(params: WorkloadParams, builder: PromptBuilder | None) -> l
         return _sharegpt_prompts(params, rng)
     if params.dataset == "jsonl":
         return _jsonl_prompts(params)
-    raise WorkloadError(f"unknown dataset {params.dataset!r} (random, sonnet, sharegpt, jsonl)")
+    raise WorkloadError(f"unknown dataset {params.dataset!r} ({', '.join(DATASETS)})")
 
 
 def prompt_set_hash(items: Sequence[PromptItem]) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..accuracy.bundled import ANSWER_KEY
 from .content import Generation
 
 STYLES = ("none", "think-pair", "lone-closing-tag", "reasoning_content")
@@ -39,7 +40,6 @@ FORMATS = {
 UNMATCHED = "This question is not in the answer key."
 _PIECE = re.compile(r"</?think>|\s*[A-Za-z0-9]+|\s*\S|\s+")
 _SPACE = re.compile(r"\s+")
-_BUNDLED_KEY = Path(__file__).resolve().parent.parent / "data" / "eval" / "answer_key.jsonl"
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class AnswerKeyContent:
                  fail: str = "", fail_status: str = "500", seed: str = "0") -> None:
         if reasoning not in STYLES:
             raise ValueError(f"answer-key reasoning {reasoning!r}; known: {', '.join(STYLES)}")
-        self.items = load_key(Path(key) if key else _BUNDLED_KEY)
+        self.items = load_key(Path(key) if key else ANSWER_KEY)
         self.reasoning = reasoning
         self.accuracy = parse_accuracy(accuracy)
         self.failing = frozenset(filter(None, (f.strip() for f in fail.split(","))))

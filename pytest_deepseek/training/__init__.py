@@ -1,6 +1,7 @@
 """Training pipeline: log dialects, a live follower, convergence and speed criteria.
 
-Public API: ``load_records``, ``evaluate_entry``, ``follow_and_evaluate`` and their types.
+Public API: ``load_records``, ``evaluate_entry``, ``follow_and_evaluate`` and their types; the
+gate's entry (cases and run) is ``pytest_deepseek.training.gate``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ _EXPORTS = {
     "Record": "records",
     "TrainingLog": "records",
     "TrainingLogError": "records",
-    "Check": "result",
     "TrainingResult": "result",
     "read_entry": "spec",
 }

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..verdict import Check
 from .converge import check_converge
 from .failfast import check_fail_fast
 from .records import Record, TrainingLog
-from .result import Check, TrainingResult, overall
-from .spec import read_entry
+from .result import TrainingResult, as_monitor, error_check
+from .spec import CHECK_DIVERGE, CHECK_ENTRY, CHECK_FAIL_FAST, CHECK_PLATEAU, CROSS_CHECK_PREFIX, read_entry
 from .speed import DERIVED, Topology, check_bound, cross_checks, derive
 from .trend import check_diverge, check_plateau
 
-
-MONITORS = ("fail_fast", "diverge", "plateau")
+# Checks that watch for trouble: passing so far, they are never final before the log ends.
+MONITORS = (CHECK_FAIL_FAST, CHECK_DIVERGE, CHECK_PLATEAU)
 
 
 def evaluate_entry(entry: Mapping[str, Any], log: TrainingLog, *, ended: bool = True) -> TrainingResult:
@@ -26,9 +27,7 @@ def evaluate_entry(entry: Mapping[str, Any], log: TrainingLog, *, ended: bool = 
     try:
         spec = read_entry(entry)
     except ValueError as exc:
-        check = Check("entry", "", "", None, None, "error", "", None, None, f"training entry {name!r}: {exc}",
-                      final=True)
-        return TrainingResult(name, [check], {}, "error")
+        return TrainingResult(name, [error_check(CHECK_ENTRY, f"training entry {name!r}: {exc}")], {})
     records = log.records
     where = ", ".join(log.files) or "the log"
     topo = Topology.resolve(spec, log.info)
@@ -60,9 +59,8 @@ def evaluate_entry(entry: Mapping[str, Any], log: TrainingLog, *, ended: bool = 
         metrics.update(m)
     if spec.cross_checks:
         checks.extend(cross_checks(records, topo, spec, log.dialect, ended))
-    for c in checks:
-        c.monitor = c.name in MONITORS or c.name.startswith("cross-check")
+    checks = [as_monitor(c) if c.name in MONITORS or c.name.startswith(CROSS_CHECK_PREFIX) else c for c in checks]
     warnings = list(log.warnings)
     if log.corrupt_lines:
         warnings.append(f"{log.corrupt_lines} corrupt line(s) skipped, e.g. {log.corrupt_examples[0]}")
-    return TrainingResult(name, checks, metrics, overall(checks), warnings)
+    return TrainingResult(name, checks, metrics, warnings)

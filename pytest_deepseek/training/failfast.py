@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from ..verdict import Check
 from .records import Event, Record
-from .result import Check
-from .spec import FailFastSpec
+from .result import training_check
+from .spec import CHECK_FAIL_FAST, FailFastSpec
 
 
-def _fail(what: str, metric: str, rec: Record | None, message: str, value: float | None = None,
+def _fail(what: str, metric: str, rec: Record, message: str, value: float | None = None,
           threshold: float | None = None, op: str = "no") -> Check:
-    return Check("fail_fast", metric, op, threshold, value, "fail", what,
-                 (rec.iteration, rec.iteration) if rec else None, rec.quote() if rec else None,
-                 message, final=True)
+    return training_check(CHECK_FAIL_FAST, "fail", message, metric=metric, op=op, threshold=threshold, value=value,
+                          statistic=what, iterations=(rec.iteration, rec.iteration), record=rec.quote(), final=True)
 
 
 def check_fail_fast(records: Sequence[Record], events: Sequence[Event], spec: FailFastSpec,
@@ -23,9 +23,9 @@ def check_fail_fast(records: Sequence[Record], events: Sequence[Event], spec: Fa
     if spec.crash and events:
         ev, last = events[0], events[-1]
         tail = f" ... {last.line.strip()[:200]} ({last.file}:{last.lineno})" if last is not ev else ""
-        c = _fail("crash", "log", None, f"crash message at {ev.file}:{ev.lineno}: {ev.line.strip()[:200]}{tail}")
-        c.record = ev.quote()
-        return c
+        return training_check(CHECK_FAIL_FAST, "fail",
+                              f"crash message at {ev.file}:{ev.lineno}: {ev.line.strip()[:200]}{tail}",
+                              metric="log", op="no", statistic="crash", record=ev.quote(), final=True)
     if not _suspect(records, spec):
         span = (records[0].iteration, records[-1].iteration) if records else None
         return _pass(records, spec, ended, span)
@@ -72,9 +72,11 @@ def check_fail_fast(records: Sequence[Record], events: Sequence[Event], spec: Fa
 
 
 def _pass(records: Sequence[Record], spec: FailFastSpec, ended: bool, span: tuple[int, int] | None) -> Check:
-    return Check("fail_fast", ",".join(spec.metrics), "no", None, None, "pass", "every record", span, None,
-                 f"no NaN/inf, crash message, nan/skipped counter or overflow streak in {len(records)} records",
-                 final=ended)
+    return training_check(CHECK_FAIL_FAST, "pass",
+                          f"no NaN/inf, crash message, nan/skipped counter or overflow streak in {len(records)} "
+                          "records",
+                          metric=",".join(spec.metrics), op="no", statistic="every record", iterations=span,
+                          final=ended)
 
 
 def _suspect(records: Sequence[Record], spec: FailFastSpec) -> bool:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from ..verdict import Check
 from .assemble import Assembler
 from .command import TrainProcess
 from .evaluate import evaluate_entry
 from .records import TrainingLog, TrainingLogError
-from .result import Check, TrainingResult, overall
+from .result import TrainingResult, error_check, training_check
 from .sources import PathsLike, Source, resolve_sources
-from .stats import median_interval, quantile
+from .spec import AUTO_DIALECT, CHECK_HANG, CHECK_LOG, CHECK_TIMEOUT, CHECK_TRAIN_CMD
+from ..stats.summary import quantile
+from .stats import median_interval
 from .tail import FileTail
 
 RESOLVE_EVERY_S = 1.0
@@ -95,99 +99,140 @@ def follow_and_evaluate(
     """
     say = on_progress or (lambda _msg: None)
     try:
-        asm = Assembler(str(entry.get("dialect", "auto")), entry.get("rank"))
+        asm = Assembler(str(entry.get("dialect", AUTO_DIALECT)), entry.get("rank"))
     except ValueError as exc:
         raise TrainingLogError(str(exc)) from None
-    proc: TrainProcess | None = None
-    if train_cmd:
-        out_dir = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="deepseek-train-"))
-        proc = TrainProcess(train_cmd, out_dir)
-        say(f"started: {train_cmd} (output kept in {proc.output_path})")
+    proc = _launch(train_cmd, output_dir, say) if train_cmd else None
     follow = paths if paths else (str(proc.output_path) if proc else None)
     if follow is None:
         raise TrainingLogError("nothing to follow: give a log path or a training command")
     # when following the log the command writes, its own output is still read for crash messages
-    extra = (str(proc.output_path),) if proc is not None and paths else ()
-    follower = _Follower(follow, asm, extra)
-    hang_floor = hang_min_s if hang_min_s is not None else 2 * poll_s
+    follower = _Follower(follow, asm, (str(proc.output_path),) if proc is not None and paths else ())
+    pace = _Pace(poll_s, timeout_s, hang_factor, hang_min_s if hang_min_s is not None else 2 * poll_s)
     start = time.monotonic()
-    arrivals: list[float] = []
-    n_seen, n_events = 0, 0
-    result: TrainingResult | None = None
-    reason = ""
-    log = asm.snapshot()
     try:
-        while True:
-            exit_code = proc.poll() if proc else None
-            if follower.poll():
-                log = asm.snapshot()
-                if len(log.records) != n_seen or len(log.events) != n_events:
-                    now = time.monotonic()
-                    arrivals.append(now)
-                    n_seen, n_events = len(log.records), len(log.events)
-                    result = evaluate_entry(entry, log, ended=False)
-                    last = log.records[-1].iteration if log.records else None
-                    say(f"{n_seen} records (last iteration {last}): {result.verdict}")
-                    if result.decided and (stop_when_decided or proc is None):
-                        reason = "decided"
-                        break
-            if exit_code is not None:
-                follower.poll(force=True)
-                reason = "exited"
-                break
-            now = time.monotonic()
-            if now - start > timeout_s:
-                reason = "timeout"
-                break
-            step = _median_step_s(log, arrivals)
-            if arrivals and step is not None:
-                limit = max(hang_factor * step, hang_floor)
-                if now - arrivals[-1] > limit:
-                    reason = f"hang: no new record for {now - arrivals[-1]:.1f} s (> {hang_factor:g} x median step {step:.3g} s)"
-                    break
-            time.sleep(poll_s)
+        # without a command to run to its end, a certain verdict ends the watch
+        reason = _watch(entry, follower, asm, proc, pace, stop_when_decided or proc is None, say, start)
     except BaseException:
         if proc is not None:
             proc.stop(grace_s)  # never leave the training command behind
         raise
     finally:
         follower.close()
-    exit_info: dict[str, Any] = {}
-    if proc is not None:
-        if reason == "exited":
-            code = proc.wait()
-        else:
-            code = proc.stop(grace_s)
-            say(f"stopped the training command ({proc.signal_sent}), exit code {code}")
-        exit_info = {"train_cmd": train_cmd, "train_cmd_exit_code": code, "train_cmd_output": str(proc.output_path),
-                     "stopped_early": proc.stopped_by_us, "signal": proc.signal_sent}
-    log = asm.snapshot(finishing=True)
-    if asm.total_lines == 0 or asm.dialect is None:
-        err = asm.detection_error() if asm.undetected_lines() else TrainingLogError(
-            f"no training log lines in {follow}")
-        checks = [Check("log", "", "", None, None, "error", "", None, None, str(err), final=True)]
-        final = TrainingResult(str(entry.get("name", "training")), checks, {}, "error")
-    else:
-        final = evaluate_entry(entry, log, ended=reason == "exited" or (reason == "decided" and proc is None))
+    exit_info = _end_command(proc, train_cmd, reason, grace_s, say) if proc is not None else {}
+    final, log = _final_result(entry, asm, follow, ended=reason == "exited" or (reason == "decided" and proc is None))
     elapsed = time.monotonic() - start
-    extra: list[Check] = []
-    if reason.startswith("hang"):
-        extra.append(Check("hang", "records", "<", None, None, "fail", "time since last record",
-                           None, log.records[-1].quote() if log.records else None, reason, final=True))
-    elif reason == "timeout" and not final.decided:
-        extra.append(Check("timeout", "wall time", "<=", timeout_s, elapsed, "inconclusive", "wall time", None,
-                           None, f"wall limit {timeout_s:g} s reached before a verdict", final=True))
+    closing = [_stop_check(final, reason, log, timeout_s, elapsed)]
     if proc is not None:
-        code = exit_info["train_cmd_exit_code"]
-        ok = proc.stopped_by_us or code == 0
-        how = f"stopped after the verdict ({proc.signal_sent})" if proc.stopped_by_us else "ended"
-        extra.append(Check("train_cmd", "exit code", "==", 0, float(code), "pass" if ok else "fail", "exit code",
-                           None, None, f"{train_cmd!r} {how}, exit code {code}", final=True))
-    final.checks.extend(extra)
-    final.verdict = overall(final.checks)
+        closing.append(_command_check(proc, str(train_cmd), exit_info["train_cmd_exit_code"]))
+    final.checks.extend(c for c in closing if c is not None)
     final.metrics.update(exit_info)
     final.metrics.update({"follow_reason": reason, "follow_elapsed_s": elapsed,
                           "truncations": sum(t.truncations for t in follower.tails.values()),
                           "rotations": sum(t.rotations for t in follower.tails.values())})
     say(f"{final.name}: {final.verdict} ({reason})")
     return final
+
+
+@dataclass(frozen=True)
+class _Pace:
+    """How often to look, how long to wait in all, and when silence is a hang."""
+
+    poll_s: float
+    timeout_s: float
+    hang_factor: float
+    hang_floor_s: float
+
+
+def _launch(train_cmd: str, output_dir: str | Path | None, say: Callable[[str], None]) -> TrainProcess:
+    out_dir = Path(output_dir) if output_dir else Path(tempfile.mkdtemp(prefix="deepseek-train-"))
+    proc = TrainProcess(train_cmd, out_dir)
+    say(f"started: {train_cmd} (output kept in {proc.output_path})")
+    return proc
+
+
+def _watch(entry: Mapping[str, Any], follower: _Follower, asm: Assembler, proc: TrainProcess | None, pace: _Pace,
+           stop_on_verdict: bool, say: Callable[[str], None], start: float) -> str:
+    """Poll until a reason to stop: `decided`, `exited`, `timeout` or `hang: ...`."""
+    arrivals: list[float] = []
+    n_seen, n_events = 0, 0
+    log = asm.snapshot()
+    while True:
+        exit_code = proc.poll() if proc else None
+        if follower.poll():
+            log = asm.snapshot()
+            if len(log.records) != n_seen or len(log.events) != n_events:
+                arrivals.append(time.monotonic())
+                n_seen, n_events = len(log.records), len(log.events)
+                result = evaluate_entry(entry, log, ended=False)
+                last = log.records[-1].iteration if log.records else None
+                say(f"{n_seen} records (last iteration {last}): {result.verdict}")
+                if result.decided and stop_on_verdict:
+                    return "decided"
+        if exit_code is not None:
+            follower.poll(force=True)
+            return "exited"
+        now = time.monotonic()
+        if now - start > pace.timeout_s:
+            return "timeout"
+        hang = _hang(log, arrivals, now, pace)
+        if hang:
+            return hang
+        time.sleep(pace.poll_s)
+
+
+def _hang(log: TrainingLog, arrivals: list[float], now: float, pace: _Pace) -> str:
+    """`hang: ...` when no record arrived for hang_factor x the median step (at least the floor)."""
+    step = _median_step_s(log, arrivals)
+    if arrivals and step is not None:
+        limit = max(pace.hang_factor * step, pace.hang_floor_s)
+        if now - arrivals[-1] > limit:
+            return (f"hang: no new record for {now - arrivals[-1]:.1f} s "
+                    f"(> {pace.hang_factor:g} x median step {step:.3g} s)")
+    return ""
+
+
+def _end_command(proc: TrainProcess, train_cmd: str | None, reason: str, grace_s: float,
+                 say: Callable[[str], None]) -> dict[str, Any]:
+    """Wait for a command that ended, stop one that did not; what happened, for the metrics."""
+    if reason == "exited":
+        code = proc.wait()
+    else:
+        code = proc.stop(grace_s)
+        say(f"stopped the training command ({proc.signal_sent}), exit code {code}")
+    return {"train_cmd": train_cmd, "train_cmd_exit_code": code, "train_cmd_output": str(proc.output_path),
+            "stopped_early": proc.stopped_by_us, "signal": proc.signal_sent}
+
+
+def _final_result(entry: Mapping[str, Any], asm: Assembler, follow: PathsLike,
+                  ended: bool) -> tuple[TrainingResult, TrainingLog]:
+    """The entry evaluated on everything read (an ERROR when no log line was recognised)."""
+    log = asm.snapshot(finishing=True)
+    if asm.total_lines == 0 or asm.dialect is None:
+        err = asm.detection_error() if asm.undetected_lines() else TrainingLogError(
+            f"no training log lines in {follow}")
+        return TrainingResult(str(entry.get("name", "training")), [error_check(CHECK_LOG, str(err))], {}), log
+    return evaluate_entry(entry, log, ended=ended), log
+
+
+def _stop_check(result: TrainingResult, reason: str, log: TrainingLog, timeout_s: float,
+                elapsed: float) -> Check | None:
+    """A hang fails; a wall limit reached before the verdict was certain is inconclusive."""
+    if reason.startswith("hang"):
+        return training_check(CHECK_HANG, "fail", reason, metric="records", op="<",
+                              statistic="time since last record",
+                              record=log.records[-1].quote() if log.records else None, final=True)
+    if reason == "timeout" and not result.decided:
+        return training_check(CHECK_TIMEOUT, "inconclusive", f"wall limit {timeout_s:g} s reached before a verdict",
+                              metric="wall time", op="<=", threshold=timeout_s, value=elapsed, statistic="wall time",
+                              final=True)
+    return None
+
+
+def _command_check(proc: TrainProcess, train_cmd: str, code: int) -> Check:
+    """The training command must end with 0, unless the gate stopped it after the verdict."""
+    ok = proc.stopped_by_us or code == 0
+    how = f"stopped after the verdict ({proc.signal_sent})" if proc.stopped_by_us else "ended"
+    return training_check(CHECK_TRAIN_CMD, "pass" if ok else "fail", f"{train_cmd!r} {how}, exit code {code}",
+                          metric="exit code", op="==", threshold=0, value=float(code), statistic="exit code",
+                          final=True)

@@ -1,59 +1,80 @@
-"""Checks and the result of evaluating one training entry (plain-JSON friendly)."""
+"""The result of evaluating one training entry, and the shape of its checks (plain-JSON friendly).
+
+Checks are `verdict.Check`s; what only training has lives in their details: `statistic` (how the
+value was summarised), `iterations` ([first, last] iteration looked at), `record` (the deciding log
+line with its place), `final` (more records cannot change the verdict: a live gate may stop) and
+`monitor` (a watch for trouble such as fail fast or a cross-check: its pass is never certain early).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-VERDICTS = ("pass", "fail", "error", "inconclusive")
+from ..verdict import Check, Verdict, combine
+from .spec import CHECK_NONE
 
 
-@dataclass
-class Check:
-    """One criterion's verdict: what was expected, what was measured, and the deciding record.
+def training_check(name: str, verdict: Verdict, message: str, *, metric: str = "", op: str = "",
+                   threshold: float | None = None, value: float | None = None, statistic: str = "",
+                   iterations: Iterable[int] | None = None, record: str | None = None, final: bool = False,
+                   **extra: Any) -> Check:
+    """A check with the training details (`extra` adds figures such as the first crossing)."""
+    return Check(name=name, verdict=verdict, message=message, metric=metric, op=op, threshold=threshold,
+                 value=value, details={"statistic": statistic, "iterations": list(iterations) if iterations else None,
+                                       "record": record, "final": final, "monitor": False, **extra})
 
-    ``final`` is True when more records cannot change the verdict (a live gate may stop).
-    """
 
-    name: str
-    metric: str
-    op: str
-    threshold: float | None
-    value: float | None
-    verdict: str
-    statistic: str
-    iterations: tuple[int, int] | None
-    record: str | None
-    message: str
-    final: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
-    monitor: bool = False  # watches for trouble (fail fast, cross-checks): its pass is never certain early
+def error_check(name: str, message: str) -> Check:
+    """A check that could not be made at all (unusable entry, unreadable log): a final ERROR."""
+    return training_check(name, "error", message, final=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types only."""
-        d = asdict(self)
-        d["iterations"] = list(self.iterations) if self.iterations else None
-        return d
+
+def is_final(check: Check) -> bool:
+    """True when more records cannot change the check's verdict."""
+    return bool(check.details.get("final"))
+
+
+def is_monitor(check: Check) -> bool:
+    """True for a watch for trouble (its pass only becomes certain when the log ends)."""
+    return bool(check.details.get("monitor"))
+
+
+def as_monitor(check: Check) -> Check:
+    """The check marked as a monitor."""
+    return replace(check, details={**check.details, "monitor": True})
 
 
 @dataclass
 class TrainingResult:
-    """All checks of one entry, summary metrics, and the overall verdict."""
+    """All checks of one entry, summary metrics and warnings; the verdict is `verdict.combine`'s.
+
+    A result never has zero checks: an empty list becomes one ERROR check (nothing was decided).
+    """
 
     name: str
     checks: list[Check]
     metrics: dict[str, Any]
-    verdict: str
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.checks:
+            self.checks.append(error_check(CHECK_NONE, f"no checks: training entry {self.name!r} decided nothing"))
+
+    @property
+    def verdict(self) -> Verdict:
+        """ERROR > FAIL > INCONCLUSIVE > PASS over the checks."""
+        return combine(c.verdict for c in self.checks)
 
     @property
     def decided(self) -> bool:
         """True when the verdict is certain: a final failure, or every target check (converge,
         floors, ceilings) final while the monitors (fail fast, cross-checks, ...) still pass."""
-        if any(c.verdict in ("fail", "error") and c.final for c in self.checks):
+        if any(c.verdict in ("fail", "error") and is_final(c) for c in self.checks):
             return True
-        targets = [c for c in self.checks if not c.monitor]
-        return bool(targets) and all(c.final for c in targets)
+        targets = [c for c in self.checks if not is_monitor(c)]
+        return bool(targets) and all(is_final(c) for c in targets)
 
     def failures(self) -> list[Check]:
         """Checks that did not pass."""
@@ -65,18 +86,7 @@ class TrainingResult:
         lines += [f"  [{c.verdict}] {c.name}: {c.message}" for c in self.checks]
         return "\n".join(lines)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """Plain JSON types only."""
-        return {"name": self.name, "verdict": self.verdict, "checks": [c.to_dict() for c in self.checks],
+        return {"name": self.name, "verdict": self.verdict, "checks": [c.to_json() for c in self.checks],
                 "metrics": self.metrics, "warnings": list(self.warnings)}
-
-
-def overall(checks: list[Check]) -> str:
-    """fail beats error beats inconclusive beats pass; no checks is an error."""
-    if not checks:
-        return "error"
-    vs = {c.verdict for c in checks}
-    for v in ("fail", "error", "inconclusive"):
-        if v in vs:
-            return v
-    return "pass"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from ..verdict import Check
 from .normalise import half_unit, printed_token
 from .records import Record
-from .result import Check
-from .spec import Bound, EntrySpec
-from .stats import quantile, summarise
+from .result import training_check
+from .spec import CROSS_CHECK_PREFIX, Bound, EntrySpec
+from ..stats.summary import quantile
+from .stats import summarise
 
 
 DERIVED = ("tokens_per_sec_per_device", "tokens_per_sec_aggregate")
@@ -84,13 +86,14 @@ def check_bound(records: Sequence[Record], bound: Bound, spec: EntrySpec, ended:
     memory = "mem" in bound.metric
     pool = list(records) if memory else steady(records, spec.warmup_iters)
     rows = [r for r in pool if bound.metric in r.metrics and r.metrics[bound.metric] == r.metrics[bound.metric]]
-    base = dict(name=bound.key, metric=bound.metric, op=op, threshold=bound.threshold, statistic=stat)
+    base: dict[str, Any] = dict(name=bound.check_name, metric=bound.metric, op=op, threshold=bound.threshold,
+                                statistic=stat)
     if not any(bound.metric in r.metrics for r in records):
         seen = sorted({k for r in records[:50] for k in r.metrics})
-        return Check(**base, value=None, verdict="error", iterations=None, record=None,
-                     message=f"metric {bound.metric!r} not found in {where or 'the log'} (metrics: "
-                             f"{', '.join(seen)}); derived speeds need seq_length/global_batch_size/devices",
-                     final=True), {}
+        return training_check(**base, verdict="error",
+                              message=f"metric {bound.metric!r} not found in {where or 'the log'} (metrics: "
+                                      f"{', '.join(seen)}); derived speeds need seq_length/global_batch_size/devices",
+                              final=True), {}
     excluded = 0
     if stat != "aggregate" and not memory and len(rows) >= 3:
         med = quantile(sorted(r.metrics[bound.metric] for r in rows), 0.5)
@@ -99,10 +102,10 @@ def check_bound(records: Sequence[Record], bound: Bound, spec: EntrySpec, ended:
         excluded = len(rows) - len(kept)
         rows = kept
     if len(rows) < (1 if memory else spec.min_records):
-        return Check(**base, value=None, verdict="inconclusive",
-                     iterations=(rows[0].iteration, rows[-1].iteration) if rows else None, record=None,
-                     message=f"only {len(rows)} steady records of {bound.metric} after warmup "
-                             f"{spec.warmup_iters} (need {spec.min_records})", final=ended), {}
+        return training_check(**base, verdict="inconclusive",
+                              iterations=(rows[0].iteration, rows[-1].iteration) if rows else None,
+                              message=f"only {len(rows)} steady records of {bound.metric} after warmup "
+                                      f"{spec.warmup_iters} (need {spec.min_records})", final=ended), {}
     values = [r.metrics[bound.metric] for r in rows]
     if stat == "aggregate":
         weights = [r.metrics.get("step_time_s") for r in rows]
@@ -129,10 +132,10 @@ def check_bound(records: Sequence[Record], bound: Bound, spec: EntrySpec, ended:
         s = sorted(values)
         metrics.update({f"{bound.metric}.median": quantile(s, 0.5), f"{bound.metric}.p10": quantile(s, 0.1),
                         f"{bound.metric}.mean": sum(s) / len(s)})
-    return Check(**base, value=value, verdict="pass" if ok else "fail", iterations=span,
-                 record=nearest.quote(), message=msg,
-                 final=ended or (memory and not ok)
-                 or (spec.speed_decide_after is not None and len(rows) >= spec.speed_decide_after)), metrics
+    return training_check(**base, value=value, verdict="pass" if ok else "fail", iterations=span,
+                          record=nearest.quote(), message=msg,
+                          final=ended or (memory and not ok)
+                          or (spec.speed_decide_after is not None and len(rows) >= spec.speed_decide_after)), metrics
 
 
 def _printed_rel(r: Record, metric: str, value: float) -> float:
@@ -155,7 +158,7 @@ def cross_checks(records: Sequence[Record], topo: Topology, spec: EntrySpec, dia
             med = quantile(sorted(prods), 0.5)
             bad = [r for r, p in zip(pairs, prods)
                    if abs(p / med - 1) > tol and abs(p / med - 1) > tol + _printed_rel(r, "time", r.metrics["time"])]
-            out.append(_cross("tokens_per_sec x time", pairs, bad, med, tol,
+            out.append(_cross("tokens_per_iteration", "tokens_per_sec x time", pairs, bad, med, tol,
                               "tokens per iteration (tokens_per_sec x time) is constant", ended))
     if dialect == "mindformers" and topo.global_batch_size and topo.devices:
         pairs = [r for r in rows if "samples_per_sec_per_device" in r.metrics and r.metrics.get("step_time_s")]
@@ -165,18 +168,20 @@ def cross_checks(records: Sequence[Record], topo: Topology, spec: EntrySpec, dia
             bad = [r for r, q in zip(pairs, ratios)
                    if abs(q - 1) > tol + 0.5 / max(r.metrics.get("per_step_time_ms", 1e9), 1e-9)
                    + 0.000005 / max(r.metrics["samples_per_sec_per_device"], 1e-12)]
-            out.append(_cross("samples/s/p vs GBS / devices / step time", pairs, bad, 1.0, tol,
-                              f"samples/s/p = {topo.global_batch_size} / {topo.devices} / step_s", ended))
+            out.append(_cross("samples_per_device", "samples/s/p vs GBS / devices / step time", pairs, bad, 1.0,
+                              tol, f"samples/s/p = {topo.global_batch_size} / {topo.devices} / step_s", ended))
     return out
 
 
-def _cross(name: str, rows: Sequence[Record], bad: Sequence[Record], ref: float, tol: float, what: str,
-           ended: bool) -> Check:
+def _cross(name: str, relation: str, rows: Sequence[Record], bad: Sequence[Record], ref: float, tol: float,
+           what: str, ended: bool) -> Check:
+    """`cross_check.<name>`: at most 10% of the records may break `relation` by more than `tol`."""
     frac = len(bad) / len(rows)
     ok = frac <= 0.1
     first = bad[0] if bad else rows[-1]
-    return Check(f"cross-check {name}", name, "<=", tol, frac, "pass" if ok else "error", "fraction of records",
-                 (rows[0].iteration, rows[-1].iteration), first.quote(),
-                 f"{what}: {len(bad)}/{len(rows)} records deviate by more than {tol:.0%} (reference {ref:.6g})"
-                 + ("" if ok else " — mis-parsed log, or wrong seq_length/global_batch_size/devices?"),
-                 final=ended or not ok)
+    return training_check(
+        CROSS_CHECK_PREFIX + name, "pass" if ok else "error",
+        f"{what}: {len(bad)}/{len(rows)} records deviate by more than {tol:.0%} (reference {ref:.6g})"
+        + ("" if ok else " — mis-parsed log, or wrong seq_length/global_batch_size/devices?"),
+        metric=relation, op="<=", threshold=tol, value=frac, statistic="fraction of records",
+        iterations=(rows[0].iteration, rows[-1].iteration), record=first.quote(), final=ended or not ok)

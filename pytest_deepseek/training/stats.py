@@ -1,9 +1,11 @@
-"""Pure statistics over record series: windows, EMA, quantiles, steady state."""
+"""Training statistics over record series: the statistic a criterion names, speed summaries and
+the logging interval. Generic pieces (quantile, trailing mean, EMA) live in pytest_deepseek.stats."""
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
+
+from ..stats.summary import ema, quantile, trailing_mean
 
 
 def statistic_series(values: Sequence[float], statistic: str, window: int) -> list[float | None]:
@@ -14,46 +16,10 @@ def statistic_series(values: Sequence[float], statistic: str, window: int) -> li
     if statistic == "raw":
         return list(values)
     if statistic == "window_mean":
-        out: list[float | None] = []
-        total = 0.0
-        nan_count = 0
-        for i, v in enumerate(values):
-            if math.isnan(v):
-                nan_count += 1
-            else:
-                total += v
-            if i >= window:
-                old = values[i - window]
-                if math.isnan(old):
-                    nan_count -= 1
-                else:
-                    total -= old
-            if i + 1 < window:
-                out.append(None)
-            elif nan_count:
-                out.append(math.nan)
-            else:
-                out.append(total / window)
-        return out
+        return trailing_mean(values, window)
     if statistic == "ema":
-        alpha = 2.0 / (window + 1)
-        out = []
-        e: float | None = None
-        for v in values:
-            e = v if e is None else alpha * v + (1 - alpha) * e
-            out.append(e)
-        return out
+        return list(ema(values, window))
     raise ValueError(f"unknown statistic {statistic!r}")
-
-
-def quantile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear-interpolated quantile of already sorted values (q in [0, 1])."""
-    if not sorted_values:
-        raise ValueError("quantile of no values")
-    pos = q * (len(sorted_values) - 1)
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def summarise(values: Sequence[float], statistic: str, weights: Sequence[float] | None = None) -> float:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..verdict import Check
 from .records import Record
-from .result import Check
-from .spec import DivergeSpec, PlateauSpec
+from .result import training_check
+from .spec import CHECK_DIVERGE, CHECK_PLATEAU, DivergeSpec, PlateauSpec
 from .stats import statistic_series
 
 
@@ -15,8 +16,8 @@ def check_diverge(records: Sequence[Record], spec: DivergeSpec, ended: bool) -> 
     rows = [r for r in records if spec.metric in r.metrics]
     label = spec.statistic if spec.statistic == "raw" else f"{spec.statistic}({spec.window})"
     if not rows:
-        return Check("diverge", spec.metric, "<=", spec.ratio, None, "error", label, None, None,
-                     f"metric {spec.metric!r} not found", final=ended)
+        return training_check(CHECK_DIVERGE, "error", f"metric {spec.metric!r} not found", metric=spec.metric,
+                              op="<=", threshold=spec.ratio, statistic=label, final=ended)
     stat = statistic_series([r.metrics[spec.metric] for r in rows], spec.statistic, spec.window)
     best: float | None = None
     best_it = 0
@@ -24,16 +25,19 @@ def check_diverge(records: Sequence[Record], spec: DivergeSpec, ended: bool) -> 
         if s is None or r.iteration <= spec.after or s != s:
             continue
         if best is not None and best > 0 and s > spec.ratio * best:
-            return Check("diverge", spec.metric, "<=", spec.ratio * best, s, "fail", label,
-                         (best_it, r.iteration), r.quote(),
-                         f"{spec.metric} {label} {s:.6g} at iteration {r.iteration} > {spec.ratio:g} x best "
-                         f"{best:.6g} (iteration {best_it})", final=True)
+            return training_check(CHECK_DIVERGE, "fail",
+                                  f"{spec.metric} {label} {s:.6g} at iteration {r.iteration} > {spec.ratio:g} x "
+                                  f"best {best:.6g} (iteration {best_it})",
+                                  metric=spec.metric, op="<=", threshold=spec.ratio * best, value=s, statistic=label,
+                                  iterations=(best_it, r.iteration), record=r.quote(), final=True)
         if best is None or s < best:
             best, best_it = s, r.iteration
-    return Check("diverge", spec.metric, "<=", None if best is None else spec.ratio * best, best, "pass", label,
-                 (rows[0].iteration, rows[-1].iteration), None,
-                 f"{spec.metric} {label} never rose above {spec.ratio:g} x its best after iteration {spec.after}",
-                 final=ended)
+    return training_check(CHECK_DIVERGE, "pass",
+                          f"{spec.metric} {label} never rose above {spec.ratio:g} x its best after iteration "
+                          f"{spec.after}",
+                          metric=spec.metric, op="<=", threshold=None if best is None else spec.ratio * best,
+                          value=best, statistic=label, iterations=(rows[0].iteration, rows[-1].iteration),
+                          final=ended)
 
 
 def check_plateau(records: Sequence[Record], spec: PlateauSpec, ended: bool) -> Check:
@@ -51,11 +55,12 @@ def check_plateau(records: Sequence[Record], spec: PlateauSpec, ended: bool) -> 
             stale += 1
         if stale >= spec.patience and mean >= spec.below:
             last = chunk[-1]
-            return Check("plateau", spec.metric, "<", spec.below, mean, "fail", label,
-                         (rows[0].iteration, last.iteration), last.quote(),
-                         f"{spec.metric} no better than {best:.6g} by {spec.epsilon:.0%} for {stale} windows of "
-                         f"{spec.window} records, still {mean:.6g} >= {spec.below:g} at iteration {last.iteration}",
-                         final=True)
-    return Check("plateau", spec.metric, "<", spec.below, best, "pass", label,
-                 (rows[0].iteration, rows[-1].iteration) if rows else None, None,
-                 f"no plateau of {spec.patience} windows above {spec.below:g}", final=ended)
+            return training_check(CHECK_PLATEAU, "fail",
+                                  f"{spec.metric} no better than {best:.6g} by {spec.epsilon:.0%} for {stale} "
+                                  f"windows of {spec.window} records, still {mean:.6g} >= {spec.below:g} at "
+                                  f"iteration {last.iteration}",
+                                  metric=spec.metric, op="<", threshold=spec.below, value=mean, statistic=label,
+                                  iterations=(rows[0].iteration, last.iteration), record=last.quote(), final=True)
+    return training_check(CHECK_PLATEAU, "pass", f"no plateau of {spec.patience} windows above {spec.below:g}",
+                          metric=spec.metric, op="<", threshold=spec.below, value=best, statistic=label,
+                          iterations=(rows[0].iteration, rows[-1].iteration) if rows else None, final=ended)

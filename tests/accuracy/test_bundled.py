@@ -8,7 +8,8 @@ import json
 import pytest
 
 from pytest_deepseek.accuracy import bundled_datasets_dir
-from pytest_deepseek.accuracy.bundled import ANSWER_KEY, DATASETS, expected_files, load_items
+from pytest_deepseek.accuracy.bundled import ANSWER_KEY, expected_files, load_items
+from pytest_deepseek.accuracy.spec import ACCURACY_DATASETS
 
 
 def test_bundled_files_match_their_builders() -> None:
@@ -39,7 +40,7 @@ def test_opencompass_layout() -> None:
 
 def test_answer_key_covers_every_item_once() -> None:
     key = [json.loads(line) for line in ANSWER_KEY.read_text(encoding="utf-8").splitlines()]
-    assert len({k["id"] for k in key}) == len(key) == sum(len(load_items(d)) for d in DATASETS)
+    assert len({k["id"] for k in key}) == len(key) == sum(len(load_items(d)) for d in ACCURACY_DATASETS)
     assert all(k["answer"] != k["wrong"] for k in key)
 
 

@@ -152,3 +152,15 @@ def test_run_backend_rejects_unknowns(tmp_path: Path) -> None:
         run_backend("helm", base_url="x", model="m", datasets=["mmlu"], work_dir=tmp_path)
     with pytest.raises(BackendError, match="api must be"):
         run_backend("evalscope", base_url="x", model="m", api="rest", datasets=["mmlu"], work_dir=tmp_path)
+
+
+def test_every_backend_is_run_read_installed_and_bundled_under_one_name() -> None:
+    from pytest_deepseek.accuracy.read import READERS
+    from pytest_deepseek.accuracy.run import INSTALL, RUNNERS
+    from pytest_deepseek.accuracy.spec import ACCURACY_BACKENDS, ACCURACY_DATASETS
+
+    assert set(RUNNERS) == set(READERS) == set(INSTALL) == set(ACCURACY_BACKENDS)
+    assert all(bundled_datasets_dir(name).is_dir() for name in ACCURACY_BACKENDS)
+    assert set(lm_eval.TASKS) == set(ACCURACY_DATASETS)
+    config = opencompass.config_text(request("opencompass", datasets=ACCURACY_DATASETS))
+    assert config.count("dict(\n        abbr=") >= len(ACCURACY_DATASETS)

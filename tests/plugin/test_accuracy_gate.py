@@ -40,7 +40,7 @@ def test_opencompass_results_seed_style(pytester):
     assert tests["cluewsc-dev"]["metrics"]["score"] == pytest.approx(66.67)
     assert tests["math_500"]["verdict"] == "error"  # OpenCompass printed '-': a failed set is never a pass
     out = result.stdout.str()
-    assert "ERROR: accuracy gate math_500" in out and "results: " in out
+    assert "ERROR: accuracy gate math_500" in out and "results_dir: " in out
 
 
 def test_latest_opencompass_summary_is_read_by_default(pytester):
@@ -79,13 +79,18 @@ def test_missing_backend_names_the_install_command(pytester):
     assert "pip install opencompass==0.5.4" in out and "--deepseek-opencompass-python" in out
 
 
-def test_no_endpoint_and_no_results_is_an_error(pytester):
+@pytest.mark.parametrize("xdist_args", [(), ("-n2",)])
+def test_no_endpoint_and_no_results_is_never_green(pytester, xdist_args):
     make_project(pytester, profile("lm-eval", """\
         - {name: mmlu, min: 50.0}
         """), suites=("test_accuracy.py",))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
-    assert "no endpoint to evaluate" in result.stdout.str()
+    result = pytester.runpytest_subprocess(*xdist_args, "-p", "no:cacheprovider")
+    if xdist_args:  # workers collect: the test itself is the error
+        result.assert_outcomes(failed=1)
+        assert "no endpoint to evaluate" in result.stdout.str()
+    else:  # one usage error before anything runs, naming the option
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert "no --endpoint was given" in result.stderr.str() and "test_accuracy.py" in result.stderr.str()
 
 
 @pytest.mark.eval_backend

@@ -47,7 +47,7 @@ def test_crossing_after_within_fails_with_the_deciding_record(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
-    assert "FAIL: training toy toy (convergence)" in out and "window_mean(10)" in out
+    assert "FAIL: training toy toy:convergence" in out and "window_mean(10)" in out
     assert "deciding record:" in out and "Traceback" not in out
 
 
@@ -85,7 +85,7 @@ def test_mindformers_seed_speed_target(pytester):
     result.assert_outcomes(passed=1, failed=1)
     assert "loss is nan at iteration" in result.stdout.str()
     speed = next(t for t in summary(pytester)["tests"] if t["aspect"] == "speed")
-    assert speed["checks"][0]["name"] == "tokens_per_sec_per_device" and speed["checks"][0]["value"] > 0
+    assert speed["checks"][0]["name"] == "floor.tokens_per_sec_per_device" and speed["checks"][0]["value"] > 0
 
 
 def test_train_cmd_is_stopped_once_decided(pytester):

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytest_deepseek.training import TrainingLog, evaluate_entry, load_records
-from pytest_deepseek.training.stats import quantile, statistic_series, summarise
+from pytest_deepseek.training.result import is_final
+from pytest_deepseek.stats.summary import quantile
+from pytest_deepseek.training.stats import statistic_series, summarise
 
 from . import synth
 
@@ -27,10 +29,10 @@ def check(result, name: str):
 def test_seed_xtuner_target_passes_on_the_real_run(toy_log: TrainingLog) -> None:
     res = evaluate_entry(SEED_XTUNER, toy_log)
     c = check(res, "converge")
-    assert res.verdict == "pass" and c.verdict == "pass" and c.final
-    assert c.statistic == "window_mean(10)" and c.op == "<" and c.threshold == 0.0013
+    assert res.verdict == "pass" and c.verdict == "pass" and is_final(c)
+    assert c.details["statistic"] == "window_mean(10)" and c.op == "<" and c.threshold == 0.0013
     assert c.details["first_crossing_iteration"] == 1067 and c.value < 0.0013
-    assert '"iter": 1067' in c.record and "logging interval 1" in c.message
+    assert '"iter": 1067' in c.details["record"] and "logging interval 1" in c.message
     assert res.metrics["converge.first_crossing_iteration"] == 1067
     assert res.metrics["dialect"] == "mmengine" and res.metrics["n_records"] == 2000
 
@@ -38,9 +40,9 @@ def test_seed_xtuner_target_passes_on_the_real_run(toy_log: TrainingLog) -> None
 def test_crossing_after_within_fails_and_reports_the_value_at_within(toy_log: TrainingLog) -> None:
     entry = {**SEED_XTUNER, "converge": {**SEED_XTUNER["converge"], "within": 1066}}
     c = check(evaluate_entry(entry, toy_log), "converge")
-    assert c.verdict == "fail" and c.final and c.iterations == (1, 1066)
+    assert c.verdict == "fail" and is_final(c) and c.details["iterations"] == [1, 1066]
     assert c.value == pytest.approx(toy_log_window_mean(toy_log, 1066))
-    assert "by iteration 1066" in c.message and '"iter": 1066' in c.record
+    assert "by iteration 1066" in c.message and '"iter": 1066' in c.details["record"]
     entry["converge"]["within"] = 1067
     assert check(evaluate_entry(entry, toy_log), "converge").verdict == "pass"
 
@@ -64,7 +66,7 @@ def test_sustain_and_ema_move_the_crossing(toy_log: TrainingLog) -> None:
     five = check(evaluate_entry({"converge": {**conv, "sustain": 5}}, toy_log), "converge")
     ema = check(evaluate_entry({"converge": {**conv, "statistic": "ema", "window": 10}}, toy_log), "converge")
     assert one.details["first_crossing_iteration"] < five.details["first_crossing_iteration"]
-    assert "sustained 5 records" in five.message and ema.statistic == "ema(10)" and ema.verdict == "pass"
+    assert "sustained 5 records" in five.message and ema.details["statistic"] == "ema(10)" and ema.verdict == "pass"
 
 
 def test_strict_precision_on_the_four_decimal_text_log() -> None:
@@ -81,10 +83,11 @@ def test_unfinished_log_is_inconclusive(toy_log: TrainingLog) -> None:
     part = TrainingLog(toy_log.records[:500], "mmengine", None, ["x.json"])
     res = evaluate_entry(SEED_XTUNER, part, ended=False)
     c = check(res, "converge")
-    assert c.verdict == "inconclusive" and not c.final and not res.decided
+    assert c.verdict == "inconclusive" and not is_final(c) and not res.decided
     assert "ends at iteration 500" in c.message
     finished = check(evaluate_entry(SEED_XTUNER, part, ended=True), "converge")
-    assert finished.verdict == "fail" and finished.final and "finished log ends at iteration 500" in finished.message
+    assert finished.verdict == "fail" and is_final(finished)
+    assert "finished log ends at iteration 500" in finished.message
 
 
 def test_missing_metric_is_an_error_naming_file_and_metric(toy_log: TrainingLog) -> None:
@@ -103,17 +106,17 @@ def test_unusable_entry_is_an_error(toy_log: TrainingLog) -> None:
 def test_nan_loss_in_real_mindformers_log_fails_fast() -> None:
     log = load_records(synth.REAL / "mindformers")
     c = check(evaluate_entry({"converge": {"below": 0.1}}, log), "fail_fast")
-    assert c.verdict == "fail" and c.final and c.statistic == "non-finite"
-    assert c.iterations == (6, 6) and "loss:[  nan/  nan]" in c.record
+    assert c.verdict == "fail" and is_final(c) and c.details["statistic"] == "non-finite"
+    assert c.details["iterations"] == [6, 6] and "loss:[  nan/  nan]" in c.details["record"]
 
 
 def test_megatron_dropped_loss_and_nan_counter(tmp_path: Path) -> None:
     log = load_records(synth.write(tmp_path / "m.log", synth.megatron_lines(synth.losses(8), nan_at=[6])))
     c = check(evaluate_entry({"converge": {"below": 0.1}}, log), "fail_fast")
-    assert c.verdict == "fail" and c.metric == "nan_iterations" and c.iterations == (6, 6)
+    assert c.verdict == "fail" and c.metric == "nan_iterations" and c.details["iterations"] == [6, 6]
     no_counter = evaluate_entry({"fail_fast": {"nan_iterations": 5}}, log)
     c2 = check(no_counter, "fail_fast")
-    assert c2.statistic == "missing metric" and "missing at iteration 6" in c2.message
+    assert c2.details["statistic"] == "missing metric" and "missing at iteration 6" in c2.message
 
 
 def test_overflow_streak_and_skipped_counter(tmp_path: Path) -> None:
@@ -130,7 +133,7 @@ def test_crash_message_fails_fast(tmp_path: Path) -> None:
     lines = synth.toy_text_records()[:5] + ["Traceback (most recent call last):",
                                             "RuntimeError: NCCL error in: ProcessGroupNCCL.cpp:1"]
     c = check(evaluate_entry({}, load_records(synth.write(tmp_path / "c.log", lines))), "fail_fast")
-    assert c.verdict == "fail" and c.statistic == "crash" and "c.log:6" in c.record
+    assert c.verdict == "fail" and c.details["statistic"] == "crash" and "c.log:6" in c.details["record"]
 
 
 # --- diverge and plateau -------------------------------------------------------------------------
@@ -139,14 +142,14 @@ def test_diverge_after_warmup(tmp_path: Path) -> None:
     curve = synth.losses(40, rate=0.2) + [0.5 * 1.1 ** k for k in range(1, 30)]
     log = load_records(synth.write(tmp_path / "m.log", synth.megatron_lines(curve, total=100)))
     c = check(evaluate_entry({"diverge": {"ratio": 1.5, "window": 5}}, log), "diverge")
-    assert c.verdict == "fail" and c.iterations[1] > 40 and "x best" in c.message
+    assert c.verdict == "fail" and c.details["iterations"][1] > 40 and "x best" in c.message
     assert check(evaluate_entry({"diverge": {"ratio": 3.0}}, load_records(synth.TOY)), "diverge").verdict == "pass"
 
 
 def test_plateau_above_threshold(tmp_path: Path) -> None:
     log = load_records(synth.write(tmp_path / "m.log", synth.megatron_lines([1.0] * 60, total=100)))
     c = check(evaluate_entry({"plateau": {"patience": 3, "window": 10, "below": 0.5}}, log), "plateau")
-    assert c.verdict == "fail" and c.iterations == (1, 40)
+    assert c.verdict == "fail" and c.details["iterations"] == [1, 40]
     ok = evaluate_entry({"plateau": {"patience": 3, "window": 10, "below": 1.5}}, log)
     assert check(ok, "plateau").verdict == "pass"
 
@@ -167,14 +170,14 @@ def _mf_log(tmp_path: Path, steady_ms: float, name: str = "worker_0.log") -> Tra
 def test_seed_mindformers_36_tokens_per_device_around_the_threshold(tmp_path: Path) -> None:
     fast = evaluate_entry(SEED_MINDFORMERS, _mf_log(tmp_path, 141_000.0, "a.log"))
     slow = evaluate_entry(SEED_MINDFORMERS, _mf_log(tmp_path, 142_800.0, "b.log"))
-    c = check(fast, "tokens_per_sec_per_device")
-    assert c.verdict == "pass" and c.op == ">=" and c.statistic == "median" and 36 <= c.value < 36.5
-    assert "1 outliers excluded" in c.message and c.iterations == (11, 40)
-    assert "samples/s/p" in c.record
-    s = check(slow, "tokens_per_sec_per_device")
+    c = check(fast, "floor.tokens_per_sec_per_device")
+    assert c.verdict == "pass" and c.op == ">=" and c.details["statistic"] == "median" and 36 <= c.value < 36.5
+    assert "1 outliers excluded" in c.message and c.details["iterations"] == [11, 40]
+    assert "samples/s/p" in c.details["record"]
+    s = check(slow, "floor.tokens_per_sec_per_device")
     assert s.verdict == "fail" and 35.5 < s.value < 36
     assert fast.metrics["tokens_per_sec_per_device_from"] == "samples/s/p x seq_length"
-    assert check(fast, "cross-check samples/s/p vs GBS / devices / step time").verdict == "pass"
+    assert check(fast, "cross_check.samples_per_device").verdict == "pass"
 
 
 def test_topology_from_startup_lines_and_missing_topology(tmp_path: Path) -> None:
@@ -182,17 +185,17 @@ def test_topology_from_startup_lines_and_missing_topology(tmp_path: Path) -> Non
     ms = [141_000.0] * 20
     log = load_records(synth.write(tmp_path / "w.log", head + synth.mindformers_lines(ms, synth.losses(20), 80, 64)))
     res = evaluate_entry({"floors": {"tokens_per_sec_per_device": 36}}, log)
-    assert check(res, "tokens_per_sec_per_device").verdict == "pass"
+    assert check(res, "floor.tokens_per_sec_per_device").verdict == "pass"
     assert res.metrics["devices"] == 64 and res.metrics["topology_source"] == "log start-up lines"
     bare = load_records(synth.write(tmp_path / "x.log", synth.mindformers_lines(ms, synth.losses(20), 80, 64)))
-    err = check(evaluate_entry({"floors": {"tokens_per_sec_per_device": 36}}, bare), "tokens_per_sec_per_device")
+    err = check(evaluate_entry({"floors": {"tokens_per_sec_per_device": 36}}, bare), "floor.tokens_per_sec_per_device")
     assert err.verdict == "error" and "seq_length" in err.message
 
 
 def test_step_time_derivation_when_samples_are_not_printed(tmp_path: Path) -> None:
     lines = [l for l in synth.mindformers_lines([142_000.0] * 20, synth.losses(20), 80, 64) if "samples/s/p" not in l]
     res = evaluate_entry(SEED_MINDFORMERS, load_records(synth.write(tmp_path / "w.log", lines)))
-    c = check(res, "tokens_per_sec_per_device")
+    c = check(res, "floor.tokens_per_sec_per_device")
     assert c.value == pytest.approx(80 * 4096 / 142 / 64) and c.verdict == "pass"
     assert res.metrics["tokens_per_sec_per_device_from"].startswith("global_batch_size x seq_length")
 
@@ -201,16 +204,17 @@ def test_statistic_named_median_p10_aggregate_on_real_stalls() -> None:
     log = load_records(synth.REAL / "mmengine" / "iter-based")  # 2 s stalls at epoch boundaries
     res = evaluate_entry({"floors": {"tokens_per_sec": 1.0, "tokens_per_sec.p10": 1.0,
                                      "tokens_per_sec.aggregate": 1.0}}, log)
-    med, p10, agg = (check(res, k).value for k in ("tokens_per_sec", "tokens_per_sec.p10", "tokens_per_sec.aggregate"))
+    names = ("floor.tokens_per_sec", "floor.tokens_per_sec.p10", "floor.tokens_per_sec.aggregate")
+    med, p10, agg = (check(res, k).value for k in names)
     assert med > 100 * agg  # the stalls dominate the aggregate, not the median
-    assert p10 < med and check(res, "tokens_per_sec.aggregate").statistic == "aggregate"
-    assert "outliers excluded" in check(res, "tokens_per_sec").message
+    assert p10 < med and check(res, "floor.tokens_per_sec.aggregate").details["statistic"] == "aggregate"
+    assert "outliers excluded" in check(res, "floor.tokens_per_sec").message
 
 
 def test_aggregate_speed_for_xtuner_uses_devices(toy_log: TrainingLog) -> None:
     res = evaluate_entry({"devices": 8, "batch_size": 4, "sequence_parallel_size": 2,
                           "floors": {"tokens_per_sec_aggregate": 1.0}}, toy_log)
-    c = check(res, "tokens_per_sec_aggregate")
+    c = check(res, "floor.tokens_per_sec_aggregate")
     assert c.verdict == "pass" and res.metrics["global_batch_size"] == 16
     per_device = evaluate_entry({"floors": {"tokens_per_sec": 1.0}}, toy_log).metrics["tokens_per_sec.median"]
     assert c.value == pytest.approx(8 * per_device, rel=0.01)
@@ -218,28 +222,28 @@ def test_aggregate_speed_for_xtuner_uses_devices(toy_log: TrainingLog) -> None:
 
 def test_memory_ceiling_uses_the_peak(tmp_path: Path) -> None:
     log = load_records(synth.write(tmp_path / "t.log", synth.torchtitan_lines([2.0] * 5)))
-    ok = check(evaluate_entry({"ceilings": {"memory_gib": 12.5}}, log), "memory_gib")
-    bad = check(evaluate_entry({"ceilings": {"memory_gib": 12.0}}, log), "memory_gib")
-    assert ok.verdict == "pass" and ok.statistic == "max" and bad.verdict == "fail" and bad.final
+    ok = check(evaluate_entry({"ceilings": {"memory_gib": 12.5}}, log), "ceiling.memory_gib")
+    bad = check(evaluate_entry({"ceilings": {"memory_gib": 12.0}}, log), "ceiling.memory_gib")
+    assert ok.verdict == "pass" and ok.details["statistic"] == "max" and bad.verdict == "fail" and is_final(bad)
 
 
 def test_cross_checks_catch_wrong_topology_and_misparsed_speed(tmp_path: Path) -> None:
     real = load_records(synth.REAL / "mindformers" / "console.txt")
     good = evaluate_entry({"global_batch_size": 8, "devices": 1, "warmup_iters": 0}, real)
     bad = evaluate_entry({"global_batch_size": 80, "devices": 1, "warmup_iters": 0}, real)
-    name = "cross-check samples/s/p vs GBS / devices / step time"
+    name = "cross_check.samples_per_device"
     assert check(good, name).verdict == "pass"
     assert check(bad, name).verdict == "error" and "wrong seq_length" in check(bad, name).message
     toy = load_records(synth.TOY)
-    assert check(evaluate_entry({}, toy), "cross-check tokens_per_sec x time").verdict == "pass"
+    assert check(evaluate_entry({}, toy), "cross_check.tokens_per_iteration").verdict == "pass"
     for k, r in enumerate(toy.records):
         r.metrics["tokens_per_sec"] *= 1 + (k % 3)  # a mis-parse that breaks tokens per iteration
-    assert check(evaluate_entry({}, toy), "cross-check tokens_per_sec x time").verdict == "error"
+    assert check(evaluate_entry({}, toy), "cross_check.tokens_per_iteration").verdict == "error"
 
 
 def test_result_is_plain_json(toy_log: TrainingLog) -> None:
     res = evaluate_entry({**SEED_XTUNER, "floors": {"tokens_per_sec": 950}}, toy_log)
-    back = json.loads(json.dumps(res.to_dict()))
+    back = json.loads(json.dumps(res.to_json()))
     assert back["verdict"] == "pass" and back["checks"][1]["iterations"] == [1, 1067]
     assert "[pass] converge" in res.summary()
 

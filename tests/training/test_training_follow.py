@@ -70,7 +70,7 @@ def test_nan_mid_run_fails_within_one_poll(tmp_path: Path) -> None:
         w.kill()
         w.wait()
     ff = res.checks[0]
-    assert res.verdict == "fail" and ff.name == "fail_fast" and ff.iterations == (60, 60)
+    assert res.verdict == "fail" and ff.name == "fail_fast" and ff.details["iterations"] == [60, 60]
     written = {int(a): float(b) for a, b in (line.split() for line in stamps.read_text().splitlines())}
     assert decided_at - written[60] < poll + 0.25
 
@@ -88,7 +88,7 @@ def test_hang_is_detected(tmp_path: Path) -> None:
         w.wait()
     hang = next(c for c in res.checks if c.name == "hang")
     assert res.verdict == "fail" and hang.verdict == "fail" and took < 5
-    assert "no new record" in hang.message and "Iter(train) [  29/2000]" in hang.record
+    assert "no new record" in hang.message and "Iter(train) [  29/2000]" in hang.details["record"]
 
 
 def test_timeout_without_records_is_reported(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_train_cmd_writing_its_own_log_and_crashing(tmp_path: Path) -> None:
     res = follow_and_evaluate(CONVERGE, str(log), poll_s=0.02, timeout_s=30, train_cmd=f"{sys.executable} {script}",
                               output_dir=tmp_path / "out")
     ff = res.checks[0]
-    assert res.verdict == "fail" and ff.statistic == "crash" and "illegal memory access" in ff.message
+    assert res.verdict == "fail" and ff.details["statistic"] == "crash" and "illegal memory access" in ff.message
     assert res.metrics["train_cmd_exit_code"] == 1 and res.metrics["last_iteration"] == 30
 
 

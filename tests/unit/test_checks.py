@@ -16,7 +16,7 @@ from pytest_deepseek.serving.checks import (
 )
 from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
 from pytest_deepseek.serving.records import RequestRecord, RunTimeline
-from pytest_deepseek.serving.synthetic import generate_run
+from pytest_deepseek.testing.synthetic import generate_run
 
 
 @pytest.fixture(scope="module")

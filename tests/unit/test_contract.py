@@ -5,13 +5,18 @@ from __future__ import annotations
 import pytest
 
 from pytest_deepseek.serving.contract import (
-    MAX_LOOP_LAG_P99_MS,
+    STALL_MS,
     ClientHealth,
     ContractViolation,
     check_contract,
     is_client_bound,
 )
+from pytest_deepseek.serving.load import ClientHealthSample
 from pytest_deepseek.serving.records import RequestRecord
+from pytest_deepseek.serving.spec import CLIENT_HEALTH_KEYS, ClientLimits
+from pytest_deepseek.thresholds import ThresholdsError, parse_thresholds
+
+DEFAULT_LIMITS = ClientLimits()
 
 
 def rec(i: int, *, prompt: int | None = 1024, completion: int | None = 128, forced: bool = True,
@@ -97,7 +102,7 @@ def test_warmup_records_ignored() -> None:
 @pytest.mark.parametrize(
     ("health", "code"),
     [
-        (ClientHealth(loop_lag_p99_ms=MAX_LOOP_LAG_P99_MS + 5), "client_loop_lag"),
+        (ClientHealth(loop_lag_p99_ms=DEFAULT_LIMITS.max_loop_lag_p99_ms + 5), "client_loop_lag"),
         (ClientHealth(loop_lag_max_ms=250.0, stalled_fraction=0.05), "client_loop_stall"),
         (ClientHealth(schedule_lag_p99_ms=40.0), "client_schedule_lag"),
         (ClientHealth(achieved_concurrency=40.0, target_concurrency=64), "client_concurrency"),
@@ -130,3 +135,83 @@ def test_a_server_refusing_forced_lengths_is_named():
     codes = [v.code for v in violations]
     assert codes[0] == "output_length_not_forced"
     assert violations[0].message.startswith("server cannot force output length: 3 request(s)")
+
+
+def test_default_client_limits_are_the_documented_ones() -> None:
+    assert DEFAULT_LIMITS.to_json() == {
+        "max_loop_lag_p99_ms": 20.0, "max_stalled_fraction": 0.01, "max_schedule_lag_p99_ms": 10.0,
+        "min_rate_ratio": 0.95, "min_concurrency_ratio": 0.90, "max_cpu_fraction": 0.90}
+    assert tuple(DEFAULT_LIMITS.to_json()) == CLIENT_HEALTH_KEYS
+
+
+@pytest.mark.parametrize(
+    ("health", "limits", "code"),
+    [
+        (ClientHealth(loop_lag_p99_ms=60.0), ClientLimits(max_loop_lag_p99_ms=50.0), "client_loop_lag"),
+        (ClientHealth(stalled_fraction=0.2), ClientLimits(max_stalled_fraction=0.1), "client_loop_stall"),
+        (ClientHealth(schedule_lag_p99_ms=60.0), ClientLimits(max_schedule_lag_p99_ms=50.0), "client_schedule_lag"),
+        (ClientHealth(achieved_concurrency=20.0, target_concurrency=64),
+         ClientLimits(min_concurrency_ratio=0.5), "client_concurrency"),
+        (ClientHealth(achieved_rate=4.0, target_rate=10.0), ClientLimits(min_rate_ratio=0.5), "client_rate"),
+        (ClientHealth(cpu_fraction=1.6), ClientLimits(max_cpu_fraction=1.5), "client_cpu"),
+    ],
+)
+def test_client_limits_are_the_ones_given(health: ClientHealth, limits: ClientLimits, code: str) -> None:
+    """Each limit is read from `client_limits`: a figure beyond the given limit is a violation naming
+    the key that sets it; the same figure within it is clean."""
+    [v] = check_contract([rec(0)], input_len=1024, forced_output_len=128, client_health=health,
+                         client_limits=limits)
+    assert v.code == code and v.client_bound
+    key = {"client_loop_lag": "max_loop_lag_p99_ms", "client_loop_stall": "max_stalled_fraction",
+           "client_schedule_lag": "max_schedule_lag_p99_ms", "client_concurrency": "min_concurrency_ratio",
+           "client_rate": "min_rate_ratio", "client_cpu": "max_cpu_fraction"}[code]
+    assert f"client_health.{key}" in v.message
+    looser = ClientLimits(**{**limits.to_json(), key: 100.0 if key.startswith("max_") else 0.01})
+    assert check_contract([rec(0)], input_len=1024, forced_output_len=128, client_health=health,
+                          client_limits=looser) == []
+
+
+def test_client_health_summarises_the_load_sample() -> None:
+    sample = ClientHealthSample(loop_lag_ms=[1.0] * 98 + [STALL_MS + 10, STALL_MS + 30],
+                                schedule_lag_ms=[0.5] * 100, cpu_s=0.5, wall_s=2.0, target_concurrency=8,
+                                mean_in_flight=7.5, target_rate=None, achieved_rate=None)
+    health = ClientHealth.of(sample)
+    assert health.loop_lag_max_ms == STALL_MS + 30
+    assert health.stalled_fraction == pytest.approx((2 * STALL_MS + 40) / 2000)
+    assert health.schedule_lag_p99_ms == pytest.approx(0.5)
+    assert health.cpu_fraction == pytest.approx(0.25)
+    assert health.achieved_concurrency == 7.5 and health.target_concurrency == 8.0
+    assert ClientHealth.of(ClientHealthSample()).loop_lag_p99_ms is None
+
+
+CLIENT_HEALTH_FILE = """\
+version: 1
+profiles:
+  p:
+    serving:
+      defaults: {client_health: {max_schedule_lag_p99_ms: 100, min_rate_ratio: 0.5}}
+      scenarios:
+        - {input_len: 8, output_len: 8, concurrency: 1}
+        - {input_len: 8, output_len: 8, request_rate: 4, client_health: {min_rate_ratio: 0.8}}
+"""
+
+
+def test_client_health_from_the_thresholds_file_merges_key_by_key() -> None:
+    first, second = parse_thresholds(CLIENT_HEALTH_FILE).profiles["p"].scenarios
+    assert first.client_limits == ClientLimits(max_schedule_lag_p99_ms=100, min_rate_ratio=0.5)
+    assert second.client_limits == ClientLimits(max_schedule_lag_p99_ms=100, min_rate_ratio=0.8)
+    assert parse_thresholds(CLIENT_HEALTH_FILE.replace("client_health: {min_rate_ratio: 0.8}", "warmup: 1")
+                            ).profiles["p"].scenarios[1].client_limits.min_rate_ratio == 0.5
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("max_schedule_lag_ms: 5", "unknown key 'max_schedule_lag_ms' in client_health mapping; did you mean "
+                               "'max_schedule_lag_p99_ms'?"),
+    ("min_rate_ratio: 1.5", "expected a number >= 0 and <= 1"),
+    ("max_loop_lag_p99_ms: 0", "expected a number > 0"),
+])
+def test_client_health_keys_and_values_are_checked(entry: str, message: str) -> None:
+    text = CLIENT_HEALTH_FILE.replace("min_rate_ratio: 0.8", entry)
+    with pytest.raises(ThresholdsError, match=r":8: profiles\.p\.serving\.scenarios\[1\]\.client_health") as info:
+        parse_thresholds(text)
+    assert message in str(info.value)

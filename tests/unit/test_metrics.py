@@ -15,7 +15,7 @@ from pytest_deepseek.serving.metrics import (
     throughput_buckets,
 )
 from pytest_deepseek.serving.records import RequestRecord, RunTimeline
-from pytest_deepseek.serving.synthetic import generate_run, truncate_run
+from pytest_deepseek.testing.synthetic import generate_run, truncate_run
 
 BASE = 10_000_000_000  # perf_counter_ns origin of the hand-built runs
 MS = 1_000_000

@@ -28,6 +28,28 @@ def test_precedence_command_line_then_env_then_ini():
     assert make({"endpoint": ["sim://x"]}, {}, {"DEEPSEEK_ENDPOINT": "http://env/v1"}).endpoint == ("sim://x",)
 
 
+def test_one_precedence_down_to_the_profile_and_the_default():
+    # command line > ini > the profile's values (most specific first) > the option's default
+    assert make({"api": "chat"}, {"deepseek_api": "completions"}).layered("api", "completions") == "chat"
+    assert make({}, {"deepseek_api": "chat"}).layered("api", "completions") == "chat"
+    assert make().layered("api", None, "chat") == "chat"
+    assert make().layered("nodes", 4, 2) == 4
+    assert make().layered("nodes") is None
+    assert make().layered("results_dir") == Path("/r/deepseek-results")
+    # a boolean option only switches a behaviour on
+    assert make({"early_stop": True}).layered("early_stop", False) is True
+    assert make().layered("early_stop", True) is True
+    assert make().layered("early_stop") is False
+
+
+def test_gate_requested_only_by_gate_options():
+    assert not make().gate_requested
+    assert not make(env={"DEEPSEEK_API_KEY": "sk"}).gate_requested
+    assert make({"profile": ["x"]}).gate_requested
+    assert make({"endpoint": ["sim://x"]}).gate_requested
+    assert make({"training_log": ["a.log"]}).gate_requested
+
+
 def test_api_key_from_environment_never_from_ini():
     assert make(env={"OPENAI_API_KEY": "sk-o"}).api_key == "sk-o"
     assert make(env={"DEEPSEEK_API_KEY": "sk-d", "OPENAI_API_KEY": "sk-o"}).api_key == "sk-d"

@@ -6,24 +6,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..records import ScoreRecord
+from ..spec import EVALSCOPE, LM_EVAL, OPENCOMPASS
 from . import evalscope, lm_eval, opencompass
 from .common import ResultsError
 
 READERS: dict[str, Callable[[Path], list[ScoreRecord]]] = {
-    "evalscope": evalscope.read,
-    "opencompass": opencompass.read,
-    "lm-eval": lm_eval.read,
+    EVALSCOPE: evalscope.read,
+    OPENCOMPASS: opencompass.read,
+    LM_EVAL: lm_eval.read,
 }
 
 
 def detect_backend(folder: Path) -> str:
     """Which tool wrote `folder`: evalscope `reports/`, OpenCompass `summary/*.csv`, lm-eval `results_*.json`."""
     if evalscope.find_run(folder) is not None:
-        return "evalscope"
+        return EVALSCOPE
     if opencompass.find_summary(folder) is not None:
-        return "opencompass"
+        return OPENCOMPASS
     if lm_eval.find_results(folder) is not None:
-        return "lm-eval"
+        return LM_EVAL
     raise ResultsError(
         f"{folder}: no evaluation results found (looked for evalscope reports/<model>/<dataset>.json, "
         "OpenCompass summary/summary_<timestamp>.csv, lm-eval results_<timestamp>.json)"

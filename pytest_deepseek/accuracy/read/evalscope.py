@@ -16,9 +16,8 @@ import yaml
 
 from .. import names
 from ..records import ItemResult, ScoreRecord
+from ..spec import EVALSCOPE as BACKEND
 from .common import ResultsError, average_items, latest, percent, read_json, read_jsonl
-
-BACKEND = "evalscope"
 
 
 def find_run(folder: Path) -> Path | None:

@@ -12,9 +12,9 @@ from typing import Any
 
 from .. import names
 from ..records import ItemResult, ScoreRecord
+from ..spec import LM_EVAL as BACKEND
 from .common import ResultsError, average_items, latest, percent, read_json, read_jsonl
 
-BACKEND = "lm-eval"
 # lm-eval writes this (default: empty) in place of an answer when the server returned null content.
 NONE_ANSWER = os.environ.get("LMEVAL_MODEL_NONE_ANSWER_PLACEHOLDER", "")
 

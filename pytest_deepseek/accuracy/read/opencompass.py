@@ -15,9 +15,10 @@ from typing import Any
 
 from .. import names
 from ..records import ItemResult, ScoreRecord
+from ..spec import MMLU
+from ..spec import OPENCOMPASS as BACKEND
 from .common import ResultsError, latest, read_json
 
-BACKEND = "opencompass"
 FAILED = "-"
 
 
@@ -53,7 +54,7 @@ def read(folder: Path) -> list[ScoreRecord]:
     records: list[ScoreRecord] = []
     mmlu = [r for r in rows if r.abbr.startswith(names.MMLU_PREFIX)]
     for row in rows:
-        if row.abbr.startswith(names.MMLU_PREFIX) or (row.abbr == "mmlu" and mmlu):
+        if row.abbr.startswith(names.MMLU_PREFIX) or (row.abbr == MMLU and mmlu):
             continue
         records.append(_record(row, run, model, summary))
     if mmlu:
@@ -154,7 +155,7 @@ def _fold_mmlu(subjects: list[ScoreRecord], summary: Path) -> ScoreRecord:
     problems = tuple(p for r in subjects for p in r.problems)
     versions = sorted({r.config_version for r in subjects if r.config_version})
     common: dict[str, Any] = {
-        "dataset": "mmlu",
+        "dataset": MMLU,
         "native_name": f"{names.MMLU_PREFIX}* ({len(subjects)} subjects)",
         "metric": subjects[0].metric,
         "backend": BACKEND,

@@ -8,13 +8,14 @@ from typing import Any
 
 from ..bundled import bundled_datasets_dir
 from ..generation import generation_settings
+from ..spec import EVALSCOPE, LM_EVAL, OPENCOMPASS
 from . import evalscope, lm_eval, opencompass
 from .common import INSTALL, BackendError, BackendMissing, RunRequest
 
 RUNNERS: dict[str, Callable[[RunRequest], Path]] = {
-    "evalscope": evalscope.run,
-    "opencompass": opencompass.run,
-    "lm-eval": lm_eval.run,
+    EVALSCOPE: evalscope.run,
+    OPENCOMPASS: opencompass.run,
+    LM_EVAL: lm_eval.run,
 }
 
 

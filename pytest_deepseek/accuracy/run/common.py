@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..generation import GenerationSettings
+from ..spec import EVALSCOPE, LM_EVAL, OPENCOMPASS
 
 INSTALL = {
-    "evalscope": 'pip install "pytest-deepseek[evalscope]"   # evalscope==1.14.1',
-    "lm-eval": 'pip install "pytest-deepseek[lm-eval]"   # lm-eval[api]==0.4.13',
-    "opencompass": (
+    EVALSCOPE: 'pip install "pytest-deepseek[evalscope]"   # evalscope==1.14.1',
+    LM_EVAL: 'pip install "pytest-deepseek[lm-eval]"   # lm-eval[api]==0.4.13',
+    OPENCOMPASS: (
         "python -m venv /opt/opencompass && /opt/opencompass/bin/pip install opencompass==0.5.4 "
         '"pyarrow<22" "math-verify[antlr4_11_0]"   # then pass --deepseek-opencompass-python /opt/opencompass/bin/python'
     ),

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import names
 from ..reasoning import EVALSCOPE_FILTERS
+from ..spec import EVALSCOPE
 from .common import BackendError, RunRequest, api_base, fresh_dir, offline_env, require_module, run_child
 
 
@@ -63,8 +64,8 @@ def task_config(req: RunRequest, out_dir: Path) -> dict[str, Any]:
 
 def run(req: RunRequest) -> Path:
     """Evaluate `req.datasets` with evalscope; returns its work dir (the results folder)."""
-    require_module("evalscope", "evalscope")
-    out_dir = fresh_dir(req.work_dir, "evalscope")
+    require_module("evalscope", EVALSCOPE)
+    out_dir = fresh_dir(req.work_dir, EVALSCOPE)
     spec = out_dir / "pytest_deepseek_task.json"
     spec.write_text(json.dumps(task_config(req, out_dir), indent=2), encoding="utf-8")
     run_child(
@@ -73,6 +74,6 @@ def run(req: RunRequest) -> Path:
         env=offline_env(),
         cwd=out_dir,
         timeout_s=req.timeout_s,
-        what="evalscope",
+        what=EVALSCOPE,
     )
     return out_dir

@@ -18,6 +18,7 @@ import yaml
 
 from .. import names
 from ..reasoning import LM_EVAL_MODEL_ARGS, LM_EVAL_SKIP_THINKING
+from ..spec import CLUEWSC_DEV, CLUEWSC_TEST, LM_EVAL, MATH_500, MMLU
 from .common import BackendError, RunRequest, api_base, fresh_dir, offline_env, require_module, run_child
 
 MMLU_PROMPT = (
@@ -27,12 +28,13 @@ MMLU_PROMPT = (
 )
 MATH_PROMPT = "{{problem}}\nPlease reason step by step, and put your final answer within \\boxed{}."
 
+CLUEWSC_TASK = ("{{question}}", "{{answer}}", r"答案[:：]\s*([AB])")
 # dataset -> (prompt, target, answer regex)
 TASKS: dict[str, tuple[str, str, str]] = {
-    "cluewsc-dev": ("{{question}}", "{{answer}}", r"答案[:：]\s*([AB])"),
-    "cluewsc-test": ("{{question}}", "{{answer}}", r"答案[:：]\s*([AB])"),
-    "math_500": (MATH_PROMPT, "{{answer}}", r"\\boxed\{(.*)\}"),
-    "mmlu": (MMLU_PROMPT, "{{target}}", r"ANSWER:\s*([A-D])"),
+    CLUEWSC_DEV: CLUEWSC_TASK,
+    CLUEWSC_TEST: CLUEWSC_TASK,
+    MATH_500: (MATH_PROMPT, "{{answer}}", r"\\boxed\{(.*)\}"),
+    MMLU: (MMLU_PROMPT, "{{target}}", r"ANSWER:\s*([A-D])"),
 }
 
 
@@ -104,8 +106,8 @@ def run(req: RunRequest) -> Path:
     """Evaluate `req.datasets` with lm-eval; returns its output folder."""
     if req.generation.repeats > 1:
         raise BackendError("repeats > 1 is not supported with lm-eval here; use the evalscope backend for repeats")
-    require_module("lm_eval", "lm-eval")
-    out_dir = fresh_dir(req.work_dir, "lm-eval")
+    require_module("lm_eval", LM_EVAL)
+    out_dir = fresh_dir(req.work_dir, LM_EVAL)
     tasks_dir = out_dir / "tasks"
     tasks_dir.mkdir()
     tasks = []
@@ -122,5 +124,5 @@ def run(req: RunRequest) -> Path:
         tasks.append(names.to_lm_eval(dataset))
     extra = {"OPENAI_API_KEY": req.api_key} if req.api_key else {}
     run_child(command(req, tasks_dir, out_dir, tasks), log_path=out_dir / "pytest_deepseek_lm_eval.log",
-              env=offline_env(extra), cwd=out_dir, timeout_s=req.timeout_s, what="lm-eval")
+              env=offline_env(extra), cwd=out_dir, timeout_s=req.timeout_s, what=LM_EVAL)
     return out_dir

@@ -21,6 +21,7 @@ from pathlib import Path
 from ...tokenizers import TokenizerError, embedded_tokenizer_dir
 from .. import names
 from ..reasoning import OPENCOMPASS_POSTPROCESSOR
+from ..spec import ACCURACY_DATASETS, MATH_500, MMLU, OPENCOMPASS
 from .common import (
     INSTALL,
     BackendError,
@@ -62,7 +63,6 @@ MMLU_PROMPT = (
     "format: 'ANSWER: $LETTER' (without quotes) where LETTER is one of ABCD. Think step by step before "
     "answering.\\n\\n{input}\\n\\nA) {A}\\nB) {B}\\nC) {C}\\nD) {D}"
 )
-CLUEWSC_FILES = {"cluewsc-dev": "dev_few_all.json", "cluewsc-test": "test_public.json"}
 
 
 def _test_range(limit: int | None) -> str:
@@ -74,7 +74,7 @@ def _cluewsc(abbr: str, limit: int | None) -> str:
     dict(
         abbr='{abbr}',
         type=CluewscDatasetV2,
-        path='./data/FewCLUE/cluewsc/{CLUEWSC_FILES[abbr]}',
+        path='./data/FewCLUE/cluewsc/{names.OPENCOMPASS_CLUEWSC_FILES[abbr]}',
         reader_cfg=dict(input_columns=['span1', 'span2', 'text', 'new_text'],
                         output_column='label'{_test_range(limit)}),
         infer_cfg=dict(
@@ -93,7 +93,7 @@ def _cluewsc(abbr: str, limit: int | None) -> str:
 def _math(limit: int | None) -> str:
     return f"""\
     dict(
-        abbr='{names.to_opencompass("math_500")}',
+        abbr='{names.to_opencompass(MATH_500)}',
         type=CustomDataset,
         path='opencompass/math',
         file_name='test_prm800k_500.jsonl',
@@ -157,18 +157,18 @@ def config_text(req: RunRequest) -> str:
         raise BackendError("repeats > 1 is not supported with OpenCompass here; use the evalscope backend for repeats")
     blocks: list[str] = []
     for name in req.datasets:
-        if name in CLUEWSC_FILES:
+        if name in names.OPENCOMPASS_CLUEWSC_FILES:
             blocks.append(_cluewsc(name, req.limit))
-        elif name == "math_500":
+        elif name == MATH_500:
             blocks.append(_math(req.limit))
-        elif name == "mmlu":
+        elif name == MMLU:
             subjects = mmlu_subjects(req.data_dir)
             if not subjects:
                 raise BackendError(f"no MMLU subjects under {req.data_dir / 'data/mmlu/test'}")
             blocks.extend(_mmlu(s, req.limit) for s in subjects)
         else:
             raise BackendError(
-                f"no OpenCompass dataset definition for {name!r}; known: cluewsc-dev, cluewsc-test, math_500, mmlu"
+                f"no OpenCompass dataset definition for {name!r}; known: {', '.join(ACCURACY_DATASETS)}"
             )
     gen = req.generation
     max_out = gen.max_tokens or 4096
@@ -205,14 +205,14 @@ def launcher(opencompass_python: str | None) -> list[str]:
         if probe.returncode != 0:
             raise BackendMissing(
                 f"{opencompass_python} cannot import opencompass ({probe.stderr.strip().splitlines()[-1:]}); "
-                f"install it with:\n  {INSTALL['opencompass']}"
+                f"install it with:\n  {INSTALL[OPENCOMPASS]}"
             )
         return [opencompass_python, "-c", "import sys; from opencompass.cli.main import main; sys.exit(main())"]
     found = shutil.which("opencompass")
     if found is None:
         raise BackendMissing(
             "the OpenCompass backend is not available: no --deepseek-opencompass-python given and no `opencompass` on PATH; "
-            f"install it in its own environment with:\n  {INSTALL['opencompass']}"
+            f"install it in its own environment with:\n  {INSTALL[OPENCOMPASS]}"
         )
     return [found]
 

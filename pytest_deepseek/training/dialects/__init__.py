@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from ..spec import AUTO_DIALECT, DIALECT_ALIASES, DIALECTS
 from . import deepspeed, hf, jsonl, megatron, mindformers, mmengine, torchtitan
 from .base import Parser
 
-# Detection order: the most specific signatures first, plain JSONL last.
-_DIALECTS: list[tuple[str, Callable[[Sequence[str]], bool], type[Parser]]] = [
-    (mmengine.NAME, mmengine.sniff, mmengine.MmengineParser),
-    (mindformers.NAME, mindformers.sniff, mindformers.MindformersParser),
-    (megatron.NAME, megatron.sniff, megatron.MegatronParser),
-    (torchtitan.NAME, torchtitan.sniff, torchtitan.TorchtitanParser),
-    (deepspeed.NAME, deepspeed.sniff, deepspeed.DeepspeedParser),
-    (hf.NAME, hf.sniff, hf.HfParser),
-    (jsonl.NAME, jsonl.sniff, jsonl.JsonlParser),
-]
-ALIASES = {"xtuner": "mmengine", "mindspeed": "megatron", "megatron-deepspeed": "megatron",
-           "transformers": "hf", "trl": "hf", "llamafactory": "hf", "llama-factory": "hf"}
-DIALECT_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _DIALECTS)
+_BY_NAME: dict[str, tuple[Callable[[Sequence[str]], bool], type[Parser]]] = {
+    mmengine.NAME: (mmengine.sniff, mmengine.MmengineParser),
+    mindformers.NAME: (mindformers.sniff, mindformers.MindformersParser),
+    megatron.NAME: (megatron.sniff, megatron.MegatronParser),
+    torchtitan.NAME: (torchtitan.sniff, torchtitan.TorchtitanParser),
+    deepspeed.NAME: (deepspeed.sniff, deepspeed.DeepspeedParser),
+    hf.NAME: (hf.sniff, hf.HfParser),
+    jsonl.NAME: (jsonl.sniff, jsonl.JsonlParser),
+}
+# In the detection order `spec.DIALECTS` gives (a name without a parser fails here, at import).
+_DIALECTS = [(name, *_BY_NAME[name]) for name in DIALECTS]
+DIALECT_NAMES: tuple[str, ...] = DIALECTS
 
 
 def canonical(name: str) -> str:
     """The registry name for a dialect name or alias; ValueError for an unknown name."""
     n = name.strip().lower()
-    n = ALIASES.get(n, n)
-    if n not in DIALECT_NAMES and n != "auto":
-        raise ValueError(f"unknown dialect {name!r}; known: auto, {', '.join(DIALECT_NAMES)}")
+    n = DIALECT_ALIASES.get(n, n)
+    if n not in DIALECT_NAMES and n != AUTO_DIALECT:
+        raise ValueError(f"unknown dialect {name!r}; known: {AUTO_DIALECT}, {', '.join(DIALECT_NAMES)}")
     return n
 
 

@@ -64,6 +64,58 @@ def _slowdown(rng: np.random.Generator, steps: int, phi: float, sigma: float,
     return np.exp(x - sigma * sigma / 2.0 + j - jitter * jitter / 2.0)
 
 
+def _step_ends(rng: np.random.Generator, start: np.ndarray, finish: np.ndarray, *, concurrency: int,
+               tau0: float, prefill_s: float, ar_phi: float, ar_sigma: float, jitter_sigma: float) -> np.ndarray:
+    """The end time (ns) of every engine step, from the active and newly admitted requests per step."""
+    steps = int(finish.max()) + 1
+    active = np.zeros(steps + 1, dtype=np.int64)
+    np.add.at(active, start, 1)
+    np.add.at(active, finish + 1, -1)
+    active = np.cumsum(active)[:steps]
+    new = np.bincount(start, minlength=steps)[:steps]
+    m = _slowdown(rng, steps, ar_phi, ar_sigma, jitter_sigma)
+    d = tau0 * m * (0.5 + 0.5 * active / concurrency) + prefill_s * new
+    return T0_NS + np.round(np.cumsum(d) * 1e9).astype(np.int64)
+
+
+def _client_records(seed: int, lengths: np.ndarray, start: np.ndarray, finish: np.ndarray, ends: np.ndarray,
+                    *, input_len: int, client_delay_s: float) -> list[RequestRecord]:
+    """What the client records: one token event per step, a send `client_delay_s` after the slot frees."""
+    step_start = np.concatenate([[T0_NS], ends[:-1]])
+    delay = int(client_delay_s * 1e9)
+    records: list[RequestRecord] = []
+    for j in range(lengths.size):
+        s, f = int(start[j]), int(finish[j])
+        t_send = T0_NS + j * 1000 if s == 0 else int(step_start[s]) + delay
+        times = ends[s:f + 1].tolist()
+        n = int(lengths[j])
+        records.append(RequestRecord(
+            index=j, request_id=f"syn-{seed}-{j}", api="completions", input_len=input_len,
+            max_tokens=n, forced=False, t_queued=t_send, t_send=t_send, t_headers=t_send,
+            t_first_token=times[0], t_first_answer=times[0], t_last_token=times[-1],
+            t_end=times[-1], event_times=times, event_tokens=[1] * n,
+            event_reasoning=[False] * n, prompt_tokens=input_len, completion_tokens=n,
+            finish_reason="length", done_seen=True, status=200, success=True))
+    return records
+
+
+def _timeline(start: np.ndarray, finish: np.ndarray, ends: np.ndarray, concurrency: int) -> RunTimeline:
+    """The load generator's timeline: drain starts when the first slot finishes after the last
+    prompt was handed out."""
+    num_prompts = start.size
+    last_start = int(start.max())
+    drain_step = int(finish[finish >= last_start].min()) if num_prompts > concurrency else 0
+    return RunTimeline(
+        mode="closed",
+        t_start=T0_NS,
+        t_load_reached=T0_NS + (min(concurrency, num_prompts) - 1) * 1000,
+        t_drain_start=int(ends[drain_step]),
+        t_end=int(ends[-1]),
+        target_concurrency=concurrency,
+        peak_concurrency=min(concurrency, num_prompts),
+    )
+
+
 def generate_run(
     true_throughput: float,
     *,
@@ -87,45 +139,11 @@ def generate_run(
     if tau0 <= 0:
         raise ValueError("true_throughput too high for this prefill cost and concurrency")
     start, finish = _schedule(lengths, min(concurrency, num_prompts))
-    steps = int(finish.max()) + 1
-    active = np.zeros(steps + 1, dtype=np.int64)
-    np.add.at(active, start, 1)
-    np.add.at(active, finish + 1, -1)
-    active = np.cumsum(active)[:steps]
-    new = np.bincount(start, minlength=steps)[:steps]
-    m = _slowdown(rng, steps, ar_phi, ar_sigma, jitter_sigma)
-    d = tau0 * m * (0.5 + 0.5 * active / concurrency) + prefill_s * new
-    ends = T0_NS + np.round(np.cumsum(d) * 1e9).astype(np.int64)
-    step_start = np.concatenate([[T0_NS], ends[:-1]])
-
-    delay = int(client_delay_s * 1e9)
-    records: list[RequestRecord] = []
-    for j in range(num_prompts):
-        s, f = int(start[j]), int(finish[j])
-        t_send = T0_NS + j * 1000 if s == 0 else int(step_start[s]) + delay
-        times = ends[s:f + 1].tolist()
-        n = int(lengths[j])
-        records.append(RequestRecord(
-            index=j, request_id=f"syn-{seed}-{j}", api="completions", input_len=input_len,
-            max_tokens=n, forced=False, t_queued=t_send, t_send=t_send, t_headers=t_send,
-            t_first_token=times[0], t_first_answer=times[0], t_last_token=times[-1],
-            t_end=times[-1], event_times=times, event_tokens=[1] * n,
-            event_reasoning=[False] * n, prompt_tokens=input_len, completion_tokens=n,
-            finish_reason="length", done_seen=True, status=200, success=True))
-
-    # Drain starts when the first slot finishes after the last prompt was handed out.
-    last_start = int(start.max())
-    drain_step = int(finish[finish >= last_start].min()) if num_prompts > concurrency else 0
-    timeline = RunTimeline(
-        mode="closed",
-        t_start=T0_NS,
-        t_load_reached=T0_NS + (min(concurrency, num_prompts) - 1) * 1000,
-        t_drain_start=int(ends[drain_step]),
-        t_end=int(ends[-1]),
-        target_concurrency=concurrency,
-        peak_concurrency=min(concurrency, num_prompts),
-    )
-    return SyntheticRun(records, timeline, true_throughput)
+    ends = _step_ends(rng, start, finish, concurrency=concurrency, tau0=tau0, prefill_s=prefill_s,
+                      ar_phi=ar_phi, ar_sigma=ar_sigma, jitter_sigma=jitter_sigma)
+    records = _client_records(seed, lengths, start, finish, ends, input_len=input_len,
+                              client_delay_s=client_delay_s)
+    return SyntheticRun(records, _timeline(start, finish, ends, concurrency), true_throughput)
 
 
 def truncate_run(run: SyntheticRun, t_ns: int) -> tuple[list[RequestRecord], RunTimeline]:

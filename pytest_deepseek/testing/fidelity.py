@@ -1,19 +1,26 @@
 """Compare what the client measured with what a server says it emitted (the simulator's truth log).
 
-Pure: takes the client's request records and the server's per-request emit times (same clock:
-CLOCK_MONOTONIC on one machine) and reports the measurement errors the fidelity tests and the
-client-capacity benchmark bound.
+`compare` is pure: it takes the client's request records and the server's per-request emit times
+(same clock: CLOCK_MONOTONIC on one machine) and reports the measurement errors. `measure_against_sim`
+runs a load against a simulator it starts and compares; the fidelity tests check its plumbing and
+`benchmarks/fidelity.py` prints its figures beside their goals.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-from .metrics import tpot_ms
-from .records import RequestRecord
+from ..serving.client import make_http_client, send_request
+from ..serving.load import LoadResult, LoadRunner, LoadShape
+from ..serving.metrics import compute_run_metrics, tpot_ms
+from ..serving.records import RequestRecord, RequestSpec
+from ..sim.launcher import start_sim
+from ..sim.truth import TruthRecord, read_truth
 
 
 class EmitLog(Protocol):
@@ -91,3 +98,41 @@ def compare(
         tpot_error_ms_max_abs=max(abs(e) for e in tpot_errors) if tpot_errors else None,
         unmatched=unmatched,
     )
+
+
+@dataclass(frozen=True)
+class SimMeasurement:
+    """One load run against the simulator: what the client saw, what the server logged, the errors."""
+
+    load: LoadResult
+    truth: Mapping[str, TruthRecord]
+    report: FidelityReport
+
+
+async def _run_load(base_url: str, model: str, shape: LoadShape, prompts: int, output_len: int,
+                    pool: int) -> LoadResult:
+    specs = [RequestSpec(index=i, api="completions", model=model, prompt="hello " * 32, max_tokens=output_len)
+             for i in range(prompts)]
+    async with make_http_client(base_url, concurrency=pool, api_key=None, timeout_s=60) as http:
+        async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
+            return await send_request(http, spec, request_id=f"f-{spec.index}", t_queued=t_queued, on_start=on_start)
+
+        return await LoadRunner(send, shape).run([], specs)
+
+
+def measure_against_sim(url: str, folder: Path, *, concurrency: int, prompts: int, output_len: int,
+                        mode: str = "closed", rate: float | None = None) -> SimMeasurement:
+    """Start the simulator at `url`, send `prompts` requests (closed loop with `concurrency`
+    clients, or open loop at `rate` with a pool of `concurrency` connections), and compare the
+    client's steady-state figures with the simulator's emit log."""
+    truth_path = folder / "truth.jsonl"
+    shape = LoadShape(mode=mode, concurrency=concurrency if mode == "closed" else None, request_rate=rate)
+    with start_sim(url, truth_path=truth_path, log_path=folder / "sim.log") as sim:
+        load = asyncio.run(_run_load(sim.base_url, sim.model, shape, prompts, output_len, concurrency))
+    truth = read_truth(truth_path)
+    metrics = compute_run_metrics(load.records, load.timeline)
+    if metrics.window_start_ns is None or metrics.window_end_ns is None:
+        raise RuntimeError(f"no measurement window: {metrics.completed} completed, {metrics.failed} failed")
+    report = compare(load.records, truth, window=(metrics.window_start_ns, metrics.window_end_ns),
+                     measured_throughput=metrics.output_throughput)
+    return SimMeasurement(load, truth, report)

@@ -1,0 +1,196 @@
+"""The serving gate: `cases(profiles, settings)` and `run(case, context) -> GateResult`.
+
+One case is one scenario of one profile (or one cell of an ad-hoc grid given on the command
+line). Running it: prompts -> load against the endpoint -> records -> metrics -> floors and
+ceilings decided with confidence bounds, and the workload contract checked before any figure is
+trusted. What cannot be measured is an ERROR, never a skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..thresholds import Profile
+from ..tokenizers import TextTokenizer, TokenizerError
+from ..verdict import GateResult
+from .contract import ClientHealth
+from .judge import as_check, contract_violations, deciding_timeline, early_stop, judge, look_every, planned_looks
+from .measure import LoadRun, Progress, RecordWriter, ServingTarget, plan_requests, prompt_seed, run_load
+from .result import log_lines, measured_result, unmeasured_result
+from .spec import Scenario
+from .workload import WorkloadError
+
+if TYPE_CHECKING:
+    from ..context import GateContext
+    from ..endpoint import EndpointInfo
+    from ..settings import Settings
+
+ADHOC_PROFILE = "adhoc"
+NO_ENDPOINT = ("no endpoint: pass --endpoint=URL (or sim://deepseek-v3 for the simulated engine); "
+               "this scenario was not measured")
+# An ad-hoc grid cell, where neither the command line nor a profile says otherwise.
+ADHOC_INPUT_LEN = 512
+ADHOC_OUTPUT_LEN = 128
+ADHOC_NUM_PROMPTS = 50
+ADHOC_WARMUP = 2
+
+
+@dataclass(frozen=True)
+class ServingCase:
+    """One serving test: a profile and a scenario."""
+
+    profile: Profile
+    scenario: Scenario
+
+    @property
+    def id(self) -> str:
+        """`profile:in2048-out1024-c1024`."""
+        return f"{self.profile.name}:{self.scenario.ident}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+
+def adhoc_profile(settings: Settings) -> Profile:
+    """The profile of an ad-hoc grid run without a thresholds file (figures reported, nothing gated)."""
+    return Profile(name=ADHOC_PROFILE, model=settings.model, api=settings.layered("api", "completions"))
+
+
+def _grid_loads(settings: Settings) -> list[dict[str, Any]]:
+    """The load of each grid column: the request rates, else the concurrencies, else one client."""
+    return ([{"request_rate": rate} for rate in settings.request_rate]
+            or [{"concurrency": c} for c in settings.concurrency]
+            or [{"concurrency": 1}])
+
+
+def adhoc_cases(profiles: Sequence[Profile], settings: Settings) -> list[ServingCase]:
+    """One case per cell of --deepseek-input-len x --deepseek-output-len x load, under each profile
+    (or the "adhoc" profile when there is none)."""
+    cases = []
+    for profile in list(profiles) or [adhoc_profile(settings)]:
+        for input_len in settings.input_len or (ADHOC_INPUT_LEN,):
+            for output_len in settings.output_len or (ADHOC_OUTPUT_LEN,):
+                for load in _grid_loads(settings):
+                    scenario = Scenario(
+                        input_len=input_len,
+                        output_len=output_len,
+                        num_prompts=settings.layered("num_prompts", ADHOC_NUM_PROMPTS),
+                        warmup=settings.layered("warmup", ADHOC_WARMUP),
+                        dataset=settings.layered("dataset", "random"),
+                        dataset_path=settings.layered("dataset_path"),
+                        early_stop=settings.layered("early_stop"),
+                        allow_inconclusive=settings.layered("allow_inconclusive"),
+                        confidence=profile.confidence,
+                        error_budget=profile.error_budget,
+                        **load,
+                    )
+                    cases.append(ServingCase(profile, scenario))
+    return cases
+
+
+def with_options(scenario: Scenario, settings: Settings) -> Scenario:
+    """The scenario with the command line's values in place of the file's (recorded in the results).
+
+    A single --deepseek-concurrency or --deepseek-request-rate replaces the load of a closed or
+    open scenario (a latency batch keeps its shape).
+    """
+    changes: dict[str, Any] = {
+        "num_prompts": settings.layered("num_prompts", scenario.num_prompts),
+        "warmup": settings.layered("warmup", scenario.warmup),
+        "dataset": settings.layered("dataset", scenario.dataset),
+        "dataset_path": settings.layered("dataset_path", scenario.dataset_path),
+        "early_stop": settings.layered("early_stop", scenario.early_stop),
+        "allow_inconclusive": settings.layered("allow_inconclusive", scenario.allow_inconclusive),
+    }
+    if scenario.batch_size is None and len(settings.concurrency) == 1:
+        changes.update(concurrency=settings.concurrency[0], request_rate=None)
+    if scenario.batch_size is None and len(settings.request_rate) == 1:
+        changes.update(request_rate=settings.request_rate[0], concurrency=None)
+    return replace(scenario, **changes)
+
+
+def cases(profiles: Sequence[Profile], settings: Settings) -> list[ServingCase]:
+    """The serving tests of a run: the ad-hoc grid when --deepseek-input-len/--deepseek-output-len
+    are given (no thresholds file needed), else every scenario of the profiles, options applied."""
+    if settings.adhoc_grid:
+        return adhoc_cases(profiles, settings)
+    return [ServingCase(profile, with_options(scenario, settings))
+            for profile in profiles for scenario in profile.scenarios]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one case
+
+
+def api_of(case: ServingCase, settings: Settings) -> str:
+    """--deepseek-api > the scenario's api > the profile's."""
+    return str(settings.layered("api", case.scenario.api, case.profile.api))
+
+
+def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings) -> ServingTarget:
+    """Where and how this case sends: the endpoint, with the options layered over the profile."""
+    return ServingTarget(
+        base_url=endpoint.base_url,
+        model=endpoint.model,
+        api=api_of(case, settings),  # type: ignore[arg-type]
+        api_key=settings.api_key,
+        simulated=endpoint.simulated,
+        has_tokenize=endpoint.has_tokenize,
+        nodes=settings.layered("nodes", case.profile.nodes),
+        devices_per_node=settings.layered("devices_per_node", case.profile.devices_per_node),
+        timeout_s=settings.layered("request_timeout", case.scenario.timeout_s),
+    )
+
+
+def _not_measured(case: ServingCase, api: str, simulated: bool, problem: str) -> GateResult:
+    return unmeasured_result(profile=case.profile.name, case_id=case.scenario.ident, scenario=case.scenario,
+                             api=api, simulated=simulated, problem=problem)
+
+
+def run(case: ServingCase, ctx: GateContext) -> GateResult:
+    """Measure the case against the endpoint and decide its floors and ceilings.
+
+    Without an endpoint, a tokenizer or a prompt set the result is an ERROR saying why.
+    """
+    endpoint = ctx.endpoint
+    if endpoint is None:
+        return _not_measured(case, api_of(case, ctx.settings), False, NO_ENDPOINT)
+    target = target_for(case, endpoint, ctx.settings)
+    try:
+        tokenizer = ctx.tokenizer()
+    except TokenizerError as exc:
+        return _not_measured(case, target.api, target.simulated, f"the tokenizer could not be loaded: {exc}")
+    try:
+        with ctx.measuring(endpoint):
+            return measure_case(case, target, tokenizer, ctx)
+    except WorkloadError as exc:
+        return _not_measured(case, target.api, target.simulated, f"the workload could not be built: {exc}")
+
+
+def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokenizer | None,
+                 ctx: GateContext) -> GateResult:
+    """Build the prompts, run the load, judge the run, write its log (the endpoint already held)."""
+    scenario, case_id = case.scenario, case.scenario.ident
+    plan = plan_requests(scenario, target, tokenizer, seed=prompt_seed(case.profile.name, case_id, scenario.seed))
+    looks = planned_looks(scenario)
+    load = run_load(
+        LoadRun(scenario, target, plan, request_prefix=f"{ctx.folder.run_id}-{case_id}", tokenizer=tokenizer,
+                should_stop=early_stop(scenario, target, looks), check_every=look_every(len(plan.measured))),
+        RecordWriter(ctx.folder, ctx.nodeid, case_id),
+        Progress(f"{case.profile.name}:{case_id}", len(plan.measured), ctx.progress),
+    )
+    judgement = judge(load.records, deciding_timeline(load), scenario, target, looks)
+    health = ClientHealth.of(load.health)
+    log_path = ctx.folder.log_path(ctx.nodeid)
+    result = measured_result(
+        profile=case.profile.name, case_id=case_id, scenario=scenario, api=target.api, model=target.model,
+        simulated=target.simulated, nodes=target.nodes, devices_per_node=target.devices_per_node,
+        metrics=judgement.metrics, checks=[as_check(r) for r in judgement.results],
+        violations=contract_violations(scenario, load, health, tokenizer), health=health, load=load,
+        facts=plan.facts, records=str(ctx.folder.records_path), log=str(log_path),
+    )
+    log_path.write_text("\n".join(log_lines(result, judgement.metrics, load)) + "\n", encoding="utf-8")
+    return result

@@ -1,0 +1,235 @@
+"""Measure one scenario against the endpoint: build its requests, drive the load, keep the records.
+
+The I/O of the serving gate: request records are appended to the run's `records.jsonl` as they
+finish (a killed run keeps what it measured), and a progress line is reported now and then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..report.store import RunFolder
+from ..tokenizers import TextTokenizer
+from .client import make_http_client, send_request
+from .endpoint_api import EndpointError, tokenize
+from .load import LoadResult, LoadRunner, LoadShape, StopCheck
+from .records import ApiKind, RequestRecord, RequestSpec
+from .spec import Scenario
+from .workload import PromptBuilder, WorkloadParams, build_prompt_set, prompt_set_hash, to_requests
+
+ProgressFn = Callable[[str], None]
+ALIGNMENT_PROBE = "The quick brown fox jumps over the lazy dog"
+
+
+@dataclass(frozen=True)
+class ServingTarget:
+    """Where and how to send: the checked endpoint plus the profile's topology."""
+
+    base_url: str
+    model: str
+    api: ApiKind
+    api_key: str | None = None
+    simulated: bool = False
+    has_tokenize: bool = False
+    nodes: int = 1
+    devices_per_node: int = 1
+    timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class RequestPlan:
+    """The requests of one scenario, decided before the run, and facts about its prompt set."""
+
+    warmup: list[RequestSpec]
+    measured: list[RequestSpec]
+    facts: dict[str, Any]  # prompt_set_hash, prompt_seed, prompt_alignment, count_offset
+
+
+def prompt_seed(profile: str, scenario_id: str, seed: int) -> int:
+    """The prompt set's seed: different for every scenario (scenarios sharing an input length must
+    not send the same prompts, or a server's prefix cache serves the second from the first)."""
+    digest = hashlib.sha256(f"{profile}/{scenario_id}/{seed}".encode()).hexdigest()
+    return int(digest[:12], 16)
+
+
+def count_offset(target: ServingTarget, builder: PromptBuilder) -> tuple[int, str]:
+    """Tokens the server counts beyond the client's count (BOS, template differences), and how
+    the prompt lengths were aligned."""
+    if not target.has_tokenize:
+        return 0, "client tokenizer (server has no /tokenize)"
+    prompt: Any = [{"role": "user", "content": ALIGNMENT_PROBE}] if target.api == "chat" else ALIGNMENT_PROBE
+    try:
+        server = tokenize(target.base_url, target.model, prompt, target.api_key)
+    except EndpointError as exc:
+        return 0, f"client tokenizer (/tokenize failed: {exc})"
+    if server is None:
+        return 0, "client tokenizer (server has no /tokenize)"
+    return server - builder.count(ALIGNMENT_PROBE), "aligned with the server's /tokenize"
+
+
+def measured_count(scenario: Scenario) -> int:
+    """Measured requests of a scenario: num_prompts, or batch_size x num_iters for a latency batch."""
+    if scenario.mode == "batch":
+        return (scenario.batch_size or 1) * (scenario.num_iters or 1)
+    return scenario.num_prompts
+
+
+def plan_requests(scenario: Scenario, target: ServingTarget, tokenizer: TextTokenizer | None,
+                  seed: int | None = None) -> RequestPlan:
+    """Warmup and measured requests for `scenario` (raises `WorkloadError` when the prompt set
+    cannot be built as asked)."""
+    builder = PromptBuilder(tokenizer, target.api) if tokenizer is not None else None
+    alignment = "none"
+    if builder is not None:
+        builder.count_offset, alignment = count_offset(target, builder)
+    params = WorkloadParams(
+        dataset=scenario.dataset, count=scenario.warmup + measured_count(scenario), input_len=scenario.input_len,
+        output_len=scenario.output_len, seed=scenario.seed if seed is None else seed, prefix_len=scenario.prefix_len,
+        dataset_path=scenario.dataset_path, api=target.api,
+        count_offset=builder.count_offset if builder is not None else 0,
+    )
+    items = build_prompt_set(params, builder)
+    specs = to_requests(items, api=target.api, model=target.model, warmup=scenario.warmup,
+                        force_output_len=scenario.force_output_len)
+    facts = {"prompt_set_hash": prompt_set_hash(items), "prompt_seed": params.seed,
+             "prompt_alignment": alignment, "count_offset": params.count_offset}
+    return RequestPlan(specs[: scenario.warmup], specs[scenario.warmup:], facts)
+
+
+class RecordWriter:
+    """Appends each record to records.jsonl as it finishes: one write() per record, no buffering,
+    so a killed run keeps every request it completed."""
+
+    def __init__(self, folder: RunFolder, nodeid: str, scenario_id: str) -> None:
+        self.nodeid = nodeid
+        self.scenario_id = scenario_id
+        folder.path.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(folder.records_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, record: RequestRecord) -> None:
+        """Append one record, tagged with the test and the scenario."""
+        line = record.to_json_dict()
+        line["nodeid"] = self.nodeid
+        line["scenario"] = self.scenario_id
+        # No NaN-scrubbing pass: a record holds only ints, strings, bools and lists of them.
+        os.write(self._fd, (json.dumps(line, separators=(",", ":")) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class Progress:
+    """A progress line at most every `every_s` seconds (and at the end)."""
+
+    def __init__(self, label: str, total: int, emit: ProgressFn | None, every_s: float = 5.0) -> None:
+        self.label = label
+        self.total = total
+        self.emit = emit
+        self.every_s = every_s
+        self.done = 0
+        self.failed = 0
+        self.tokens = 0
+        self.t0 = time.perf_counter()
+        self._last = self.t0
+        self.emitted = -1
+
+    def update(self, record: RequestRecord) -> None:
+        """Count a finished record (warmup is not counted)."""
+        if record.warmup:
+            return
+        if self.done == 0 and record.t_send:
+            self.t0 = record.t_send / 1e9  # the measured phase starts here (same perf_counter clock)
+        self.done += 1
+        self.failed += 0 if record.success else 1
+        self.tokens += record.n_tokens
+        now = time.perf_counter()
+        if self.emit is not None and now - self._last >= self.every_s:
+            self._last = now
+            self.emit(self.line(now))
+            self.emitted = self.done
+
+    def finish(self) -> None:
+        """The closing line, unless the last one already said it all."""
+        if self.emit is not None and self.emitted != self.done:
+            self.emit(self.line())
+
+    def line(self, now: float | None = None) -> str:
+        """`[deepseek] label: done/total requests, failed, elapsed, output tok/s`."""
+        elapsed = (now or time.perf_counter()) - self.t0
+        rate = self.tokens / elapsed if elapsed > 0 else 0.0
+        return (f"[deepseek] {self.label}: {self.done}/{self.total} requests, {self.failed} failed, "
+                f"{elapsed:.1f}s, ~{rate:,.0f} output tok/s")
+
+
+def load_shape(scenario: Scenario) -> LoadShape:
+    """How the scenario paces its requests."""
+    return LoadShape(
+        mode=scenario.mode, concurrency=scenario.concurrency, request_rate=scenario.request_rate,
+        arrival=scenario.arrival, burstiness=scenario.burstiness, max_concurrency=scenario.max_concurrency,
+        batch_size=scenario.batch_size, num_iters=scenario.num_iters, duration_s=scenario.duration_s,
+        seed=scenario.seed,
+    )
+
+
+def pool_size(scenario: Scenario, measured: int) -> int:
+    """Connections the client may hold: never fewer than requests that may be in flight at once
+    (a smaller pool would make requests wait for a connection after t_send, inside their TTFT)."""
+    if scenario.mode == "batch":
+        return scenario.batch_size or 1
+    if scenario.mode == "open":
+        return scenario.max_concurrency or max(1, measured)
+    return scenario.concurrency or 1
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One measured run as the gate drives it: what to send, where, and who hears about it."""
+
+    scenario: Scenario
+    target: ServingTarget
+    plan: RequestPlan
+    request_prefix: str  # request ids are `<prefix>-<index>`
+    tokenizer: TextTokenizer | None = None  # counts output tokens of each stream, when given
+    should_stop: StopCheck | None = None  # the early-stop look
+    check_every: int = 50  # measured records between looks
+
+
+async def _drive(run: LoadRun, on_record: Callable[[RequestRecord], None]) -> LoadResult:
+    scenario, target, tokenizer = run.scenario, run.target, run.tokenizer
+    count_tokens = (lambda text: len(tokenizer.encode(text))) if tokenizer is not None else None
+    async with make_http_client(target.base_url, concurrency=pool_size(scenario, len(run.plan.measured)),
+                                api_key=target.api_key, timeout_s=target.timeout_s) as http:
+
+        async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
+            return await send_request(http, spec, request_id=f"{run.request_prefix}-{spec.index}", t_queued=t_queued,
+                                      count_tokens=count_tokens, continuous_usage=scenario.continuous_usage,
+                                      on_start=on_start, deadline_s=target.timeout_s)
+
+        runner = LoadRunner(send, load_shape(scenario), on_record=on_record, should_stop=run.should_stop,
+                            check_every=run.check_every)
+        return await runner.run(run.plan.warmup, run.plan.measured)
+
+
+def run_load(run: LoadRun, writer: RecordWriter, progress: Progress) -> LoadResult:
+    """Send the plan's requests (warmup, then measured) and return what the client saw; every
+    record goes to `writer` and `progress` as it finishes."""
+
+    def on_record(record: RequestRecord) -> None:
+        writer.write(record)
+        progress.update(record)
+
+    try:
+        return asyncio.run(_drive(run, on_record))
+    finally:
+        writer.close()
+        progress.finish()

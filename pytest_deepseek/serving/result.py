@@ -1,0 +1,127 @@
+"""The serving gate's result: the `GateResult` of one scenario and its benchmark-style log.
+
+summary.json keeps the serving keys it always had: scenario, metrics, checks, contract, errors,
+client, stopped_early, batch_latency_ms, nodes, devices_per_node, model, the prompt facts,
+verdict, records and log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..verdict import Check, GateResult
+from .contract import ClientHealth, ContractViolation, is_client_bound
+from .load import LoadResult
+from .metrics import RunMetrics
+from .spec import ClientLimits, Scenario
+
+# Headline numbers, as JUnit properties (`deepseek.<name>`).
+FIGURES = ("output_throughput_per_node", "input_throughput_per_node", "ttft_ms.p50", "ttft_ms.p99",
+           "tpot_ms.p50", "tpot_ms.p99", "error_rate")
+LATENCY_LINES = (("ttft_ms", "TTFT"), ("ttfo_ms", "TTFO"), ("tpot_ms", "TPOT"), ("e2e_ms", "E2E"),
+                 ("chunk_gap_ms", "chunk gap (vLLM ITL)"))
+
+
+def describe(scenario: Scenario, api: str) -> dict[str, Any]:
+    """The scenario as summary.json shows it, with the API it was sent through."""
+    return {**scenario.describe(), "api": api}
+
+
+def client_summary(health: ClientHealth, limits: ClientLimits,
+                   violations: Sequence[ContractViolation]) -> dict[str, Any]:
+    """The load generator's own health, the limits it was held to, and whether it bound the run."""
+    return {
+        "loop_lag_p99_ms": health.loop_lag_p99_ms, "loop_lag_max_ms": health.loop_lag_max_ms,
+        "schedule_lag_p99_ms": health.schedule_lag_p99_ms, "cpu_fraction": health.cpu_fraction,
+        "achieved_concurrency": health.achieved_concurrency, "achieved_rate": health.achieved_rate,
+        "client_bound": is_client_bound(violations), "limits": limits.to_json(),
+    }
+
+
+def figures(metrics: RunMetrics) -> dict[str, float | None]:
+    """The headline numbers of a run."""
+    return {name: metrics.value(name) for name in FIGURES}
+
+
+def measured_result(
+    *, profile: str, case_id: str, scenario: Scenario, api: str, model: str, simulated: bool, nodes: int,
+    devices_per_node: int, metrics: RunMetrics, checks: Sequence[Check], violations: Sequence[ContractViolation],
+    health: ClientHealth, load: LoadResult, facts: Mapping[str, Any], records: str, log: str,
+) -> GateResult:
+    """The result of a scenario that ran: contract violations are problems (ERROR), then the checks."""
+    return GateResult.decide(
+        "serving", profile, case_id, checks,
+        problems=[v.message for v in violations],
+        allow_inconclusive=scenario.allow_inconclusive,
+        metrics=metrics.to_dict(),
+        figures=figures(metrics),
+        simulated=simulated,
+        locations={"records": records, "log": log},
+        details={
+            "scenario": describe(scenario, api),
+            "contract": [{"code": v.code, "message": v.message, "count": v.count, "examples": list(v.examples)}
+                         for v in violations],
+            "client": client_summary(health, scenario.client_limits, violations),
+            "stopped_early": load.stopped_early,
+            "batch_latency_ms": load.batch_latencies_ms or None,
+            "nodes": nodes,
+            "devices_per_node": devices_per_node,
+            "model": model,
+            **facts,
+        },
+    )
+
+
+def unmeasured_result(*, profile: str, case_id: str, scenario: Scenario, api: str, simulated: bool,
+                      problem: str) -> GateResult:
+    """An ERROR for a scenario that could not be measured (no endpoint, no tokenizer, no prompt set)."""
+    return GateResult.decide(
+        "serving", profile, case_id, (), problems=[problem], simulated=simulated,
+        locations={"records": None, "log": None},
+        details={"scenario": describe(scenario, api), "contract": []},
+    )
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+
+def _latency_line(label: str, stats: Mapping[str, Any]) -> str:
+    return (f"{label} (ms): mean {_fmt(stats.get('mean'))}, p50 {_fmt(stats.get('p50'))}, "
+            f"p90 {_fmt(stats.get('p90'))}, p99 {_fmt(stats.get('p99'))}")
+
+
+def log_lines(result: GateResult, metrics: RunMetrics, load: LoadResult) -> list[str]:
+    """The per-scenario log, in the shape of the usual serving benchmark printout."""
+    m = result.metrics
+    measured = [r for r in load.records if not r.warmup]
+    lines = [
+        "============ Serving Benchmark Result ============",
+        f"Profile: {result.profile}",
+        f"Scenario: {result.case_id}" + ("  [SIMULATED ENGINE]" if result.simulated else ""),
+        f"Successful requests: {m['completed']}",
+        f"Failed requests: {m['failed']}",
+        f"Benchmark duration (s): {_fmt(metrics.run_window_s)}",
+        f"Steady-state window (s): {_fmt(metrics.window_s)} ({metrics.window_used})",
+        f"Total input tokens: {sum(r.prompt_tokens or 0 for r in measured)}",
+        f"Total generated tokens: {sum(r.n_tokens for r in measured if r.success)}",
+        f"Request throughput (req/s): {_fmt(m.get('request_throughput'))}",
+        f"Input Throughput: {_fmt(m.get('input_throughput'))} token/s",
+        f"Output Throughput: {_fmt(m.get('output_throughput'))} token/s",
+        f"Output Throughput (run window, as vLLM prints it): {_fmt(m.get('output_throughput_run_window'))} token/s",
+        f"Per node input token thr (tok/s): {_fmt(m.get('input_throughput_per_node'))}",
+        f"Per node output token thr (tok/s): {_fmt(m.get('output_throughput_per_node'))}",
+        f"Per device output token thr (tok/s/p): {_fmt(m.get('output_throughput_per_device'))}",
+    ]
+    lines += [_latency_line(label, m.get(name) or {}) for name, label in LATENCY_LINES]
+    if load.batch_latencies_ms:
+        lat = np.asarray(load.batch_latencies_ms)
+        lines.append(f"Batch latency (ms): mean {lat.mean():.2f}, p50 {np.percentile(lat, 50):.2f}, "
+                     f"p90 {np.percentile(lat, 90):.2f}, p99 {np.percentile(lat, 99):.2f}")
+    lines += [f"check: {check.message}" for check in result.checks]
+    lines += [f"contract: {problem}" for problem in result.problems]
+    lines += [f"Verdict: {result.verdict.upper()}", "=================================================="]
+    return lines

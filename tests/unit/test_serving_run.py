@@ -1,0 +1,136 @@
+"""The serving gate's `run(case, context)` against the simulated engine, and the cases it cannot measure."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_deepseek.context import GateContext
+from pytest_deepseek.endpoint import EndpointInfo
+from pytest_deepseek.report.store import RunFolder
+from pytest_deepseek.serving.gate import ServingCase, cases, run
+from pytest_deepseek.settings import Settings
+from pytest_deepseek.sim.launcher import start_sim
+from pytest_deepseek.thresholds import parse_thresholds
+from pytest_deepseek.tokenizers import TokenizerError, embedded_tokenizer
+
+# Limits a busy machine meets: these tests check the plumbing, not the client's timing.
+LOADED_BOX = ("{max_loop_lag_p99_ms: 500, max_stalled_fraction: 0.5, max_schedule_lag_p99_ms: 500, "
+              "min_rate_ratio: 0.2, min_concurrency_ratio: 0.2, max_cpu_fraction: 4}")
+
+THRESHOLDS = f"""\
+version: 1
+profiles:
+  sim:
+    nodes: 2
+    devices_per_node: 4
+    serving:
+      defaults: {{warmup: 2, num_prompts: 24, client_health: {LOADED_BOX}}}
+      scenarios:
+        - input_len: 48
+          output_len: 12
+          concurrency: 4
+          floors: {{output_throughput_per_node: 1, ttft_ms.p50: 0.001}}
+          ceilings: {{ttft_ms.p50: 60000, error_rate: 0.5}}
+        - {{input_len: 32, output_len: 8, concurrency: 2, floors: {{output_throughput_per_node: 1.0e+9}}}}
+        - {{input_len: 32, output_len: 8, concurrency: 2, name: strict, client_health: {{max_cpu_fraction: 1.0e-6}}}}
+        - {{input_len: 32, output_len: 8, concurrency: 2, dataset: jsonl, dataset_path: missing.jsonl}}
+"""
+SUMMARY_KEYS = {"kind", "profile", "scenario_id", "simulated", "scenario", "metrics", "checks", "contract", "errors",
+                "client", "stopped_early", "batch_latency_ms", "nodes", "devices_per_node", "model",
+                "prompt_set_hash", "prompt_seed", "prompt_alignment", "count_offset", "verdict", "records", "log"}
+CHECK_KEYS = {"metric", "op", "threshold", "value", "low", "high", "verdict", "method", "confidence", "more_needed",
+              "more_unit", "message"}
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EndpointInfo]:
+    folder = tmp_path_factory.mktemp("sim")
+    with start_sim("sim://fast?step_base_ms=4", log_path=folder / "sim.log") as sim:
+        yield EndpointInfo(url="sim://fast", base_url=sim.base_url, model=sim.model, models=(sim.model,),
+                           simulated=True, has_tokenize=True)
+
+
+def all_cases() -> list[ServingCase]:
+    return cases(list(parse_thresholds(THRESHOLDS).profiles.values()), Settings())
+
+
+def context(tmp_path: Path, endpoint: EndpointInfo | None, tokenizer=embedded_tokenizer, **settings) -> GateContext:
+    folder = RunFolder(tmp_path / "results", "run-1")
+    folder.create()
+    lines: list[str] = []
+    return GateContext(settings=Settings(results_dir=tmp_path / "results", **settings), folder=folder,
+                       endpoint=endpoint, nodeid="suites/test_serving.py::test_serving[x]", tokenizer=tokenizer,
+                       progress=lines.append)
+
+
+def test_a_measured_scenario_keeps_the_summary_shape(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    result = run(all_cases()[0], context(tmp_path, endpoint))
+    assert result.verdict == "pass", result.failure_text()
+    assert [c.name for c in result.checks] == ["floor.output_throughput_per_node", "floor.ttft_ms.p50",
+                                               "ceiling.ttft_ms.p50", "ceiling.error_rate"]
+    data = json.loads(json.dumps(result.to_json()))
+    assert SUMMARY_KEYS <= set(data)
+    assert data["kind"] == "serving" and data["profile"] == "sim" and data["scenario_id"] == "in48-out12-c4"
+    assert data["simulated"] is True and data["nodes"] == 2 and data["devices_per_node"] == 4
+    assert data["scenario"]["api"] == "completions" and data["prompt_alignment"] == "aligned with the server's /tokenize"
+    assert all(CHECK_KEYS <= set(check) for check in data["checks"])
+    assert data["metrics"]["completed"] == 24 and data["errors"] == [] and data["contract"] == []
+    assert data["client"]["client_bound"] is False and data["client"]["limits"]["max_cpu_fraction"] == 4
+    assert set(result.figures) == {"output_throughput_per_node", "input_throughput_per_node", "ttft_ms.p50",
+                                   "ttft_ms.p99", "tpot_ms.p50", "tpot_ms.p99", "error_rate"}
+    assert result.figures["output_throughput_per_node"] == pytest.approx(data["metrics"]["output_throughput"] / 2)
+    records = [json.loads(line) for line in Path(data["records"]).read_text().splitlines()]
+    assert len(records) == 26 and sum(r["warmup"] for r in records) == 2
+    assert {r["prompt_tokens"] for r in records} == {48} and {r["scenario"] for r in records} == {"in48-out12-c4"}
+    log = Path(data["log"]).read_text()
+    assert "Output Throughput: " in log and "Verdict: PASS" in log
+
+
+def test_a_failing_floor_says_expected_measured_and_where(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    result = run(all_cases()[1], context(tmp_path, endpoint))
+    assert result.verdict == "fail"
+    text = result.failure_text()
+    assert "[fail] floor.output_throughput_per_node: output_throughput_per_node >= 1000000000.00: measured" in text
+    assert "records: " in text and "records.jsonl" in text and "log: " in text
+
+
+def test_a_broken_contract_is_an_error_whatever_the_checks(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    result = run(all_cases()[2], context(tmp_path, endpoint))
+    assert result.verdict == "error"
+    [problem] = result.problems
+    assert problem.startswith("client-bound: client CPU at") and "client_health.max_cpu_fraction" in problem
+    assert result.to_json()["client"]["client_bound"] is True
+
+
+def test_no_endpoint_is_an_error_not_a_skip(tmp_path: Path) -> None:
+    result = run(all_cases()[0], context(tmp_path, None))
+    assert result.verdict == "error" and result.problems[0].startswith("no endpoint: pass --endpoint=URL")
+    assert result.to_json()["records"] is None and result.checks == ()
+
+
+def test_a_tokenizer_that_cannot_load_is_an_error(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    def broken() -> None:
+        raise TokenizerError("no tokenizer at /nowhere")
+
+    result = run(all_cases()[0], context(tmp_path, endpoint, tokenizer=broken))
+    assert result.verdict == "error"
+    assert result.problems == ("the tokenizer could not be loaded: no tokenizer at /nowhere",)
+
+
+def test_a_prompt_set_that_cannot_be_built_is_an_error(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    result = run(all_cases()[3], context(tmp_path, endpoint))
+    assert result.verdict == "error" and result.problems[0].startswith("the workload could not be built:")
+    assert "missing.jsonl" in result.problems[0]
+
+
+def test_options_layer_over_the_profile(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    ctx = context(tmp_path, endpoint, api="chat", nodes=3, num_prompts=6)
+    case = cases(list(parse_thresholds(THRESHOLDS).profiles.values()), ctx.settings)[0]
+    result = run(case, ctx)
+    data = result.to_json()
+    assert data["scenario"]["api"] == "chat" and data["nodes"] == 3 and data["metrics"]["completed"] == 6
+    assert result.verdict in ("pass", "inconclusive"), result.failure_text()
