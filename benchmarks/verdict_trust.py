@@ -2,8 +2,9 @@
 
 Synthetic closed-loop runs (pytest_deepseek.testing.synthetic: continuous-batching steps with an
 autocorrelated slowdown) are generated with a true per-node output throughput 5% below the floor,
-5% above it, and exactly at it. Every run is judged under both batch floors the gate uses:
-the real-server default (`checks.MIN_BATCH_S`) and the simulator's (0 s). For each:
+5% above it, and exactly at it. Every run is judged under both batch floors the gate uses,
+the real-server default (`checks.MIN_BATCH_S`) and the simulator's (0 s), and under a cautious
+30 s floor a scenario may set (`min_batch_s: 30`). For each:
 
 - fixed run: all prompts, the full pipeline (compute_run_metrics -> bucket_series ->
   evaluate_checks) at one-sided 95%;
@@ -12,6 +13,10 @@ the real-server default (`checks.MIN_BATCH_S`) and the simulator's (0 s). For ea
   A look sees exactly the token events before it, so its series is the full run's events cut at
   the look, bucketed as the gate buckets a window of that length (1 s, or window / 40 when
   shorter). Requests used = requests sent by the deciding look.
+
+On these runs the measured autocorrelation time (about 10 s) asks for batches of a minute, longer
+than the real-server floor, so that floor and the simulator's give the same verdicts; the floor
+binds on short windows (tests/unit/test_checks.py decides 5-10 s windows with it).
 
 A wrong verdict is PASS below the floor or FAIL above it; INCONCLUSIVE is counted separately.
 At the floor both PASS and FAIL are unproven claims, and each should happen in at most 5% of
@@ -38,7 +43,8 @@ FLOOR_PER_NODE = 871.78  # tok/s/node, DeepSeek-V3 on 2 x 8 H800 (2048 in / 1024
 NODES, DEVICES = 2, 8
 CONFIDENCE = 0.95
 METRIC = "output_throughput_per_node"
-BATCH_FLOORS = {"real server": MIN_BATCH_S, "simulator": 0.0}
+# The gate's batch floors (real-server default, simulator), and a scenario's `min_batch_s: 30`.
+BATCH_FLOORS = {"real server": MIN_BATCH_S, "simulator": 0.0, "30 s floor": 30.0}
 CASES = ((0.95, "fail"), (1.05, "pass"), (1.0, None))  # (truth / floor, right verdict)
 # The gate's bucket width for a window (serving/judge.py, bucket_seconds): 1 s, or window / 40
 # (at least 10 ms) for windows shorter than 40 s.

@@ -224,7 +224,7 @@ class Settings:
         A boolean option can only switch a behaviour on: False means "not given".
         """
         value = getattr(self, name)
-        if value not in (None, (), False):
+        if value is not None and value != () and value is not False:  # 0 is a value (--deepseek-warmup=0)
             return value
         for candidate in profile_values:
             if candidate is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -29,15 +29,20 @@ from pytest_deepseek.serving.metrics import (
     RunMetrics,
     throughput_names,
 )
+from pytest_deepseek.stats.decision import Decision, Op, percent
+from pytest_deepseek.verdict import Verdict, combine
 
-Op = Literal[">=", "<="]
-
-# Shortest batch (seconds) for throughput batch means. Serving throughput stays correlated over
-# tens of seconds (batch turnover at the scale of one request's E2E latency, KV-cache growth,
-# scheduler and clock drift), longer than a short window can reveal, so batches never go below
-# this whatever the estimated correlation time says.
-MIN_BATCH_S = 30.0
-Verdict = Literal["pass", "fail", "inconclusive"]
+# Shortest batch (seconds) for throughput batch means on a real server (a simulator uses 0).
+# Batches are sized from the autocorrelation time measured on the window (stats.BATCH_TAU_MULT x
+# tau); this floor only binds when that is shorter, i.e. on short windows cut into fine buckets
+# (the window / 40), where one bucket holds a step or two of the engine and tau, at least one
+# bucket, says little. 1.5 s spans tens of decode steps (10-100 ms each) and, at the
+# concurrencies a gate runs, many request completions, so a batch mean averages over step-time
+# and turnover noise; and stats.MIN_BATCHES (3) batches of it fit in a 5 s steady window, the
+# shortest on which a floor cleared by 2x must be decided. Drifts slower than the window cannot
+# be seen whatever the batch length: the former fixed 30 s floor only left every window under
+# 150 s INCONCLUSIVE (a 9 s window at 2.9x its floor with tau 0.1 s was undecided).
+MIN_BATCH_S = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +86,10 @@ def _fmt(v: float | None) -> str:
     return f"{v:.2f}"
 
 
-def _pct(c: float) -> str:
-    return f"{c * 100:.4g}%"
-
-
-def _message(metric: str, op: Op, threshold: float, value: float | None, d: stats.Decision,
+def _message(metric: str, op: Op, threshold: float, value: float | None, d: Decision,
              unit: str) -> str:
     text = (f"{metric} {op} {_fmt(threshold)}: measured {_fmt(value)} "
-            f"({_pct(d.confidence)} lower {_fmt(d.low)}, upper {_fmt(d.high)}) -> {d.verdict.upper()}")
+            f"({percent(d.confidence)} lower {_fmt(d.low)}, upper {_fmt(d.high)}) -> {d.verdict.upper()}")
     if d.verdict == "inconclusive" and d.more_needed is not None:
         text += f" (about {d.more_needed:.0f} more {unit} may decide it)"
     return text
@@ -116,7 +117,7 @@ def _series_for(metric: str, buckets: np.ndarray | Mapping[str, np.ndarray] | No
 
 def _decide(metric: str, op: Op, threshold: float, metrics: RunMetrics,
             buckets: np.ndarray | Mapping[str, np.ndarray] | None, confidence: float,
-            bucket_s: float, min_batch_s: float) -> tuple[stats.Decision, str]:
+            bucket_s: float, min_batch_s: float) -> tuple[Decision, str]:
     finished = metrics.completed + metrics.failed
     if metric in throughput_names():
         series = _series_for(metric, buckets, metrics)
@@ -154,8 +155,8 @@ def evaluate_checks(
     per-second series), or just the output series as an array when only output floors are
     checked; node and device counts come from `metrics`. `looks` > 1 applies the Bonferroni
     correction for repeated interim looks. `min_batch_s` is the shortest batch for throughput
-    batch means: with the default a throughput check needs a window of at least
-    5 x 30 s = 150 s; lower it only for an engine known to have no slow drifts (a simulator).
+    batch means (see MIN_BATCH_S): with the default a throughput check needs a window of at least
+    3 x 1.5 s, longer when the series' autocorrelation time asks for longer batches.
     Raises ValueError for an unknown metric name.
     """
     floors = dict(floors or {})
@@ -171,7 +172,7 @@ def evaluate_checks(
                               min_batch_s)
             value = metrics.value(metric)
             method = d.method if looks == 1 else (
-                f"{d.method}; Bonferroni over {looks} looks (each at {_pct(conf)})")
+                f"{d.method}; Bonferroni over {looks} looks (each at {percent(conf)})")
             results.append(CheckResult(
                 metric=metric, op=op, threshold=float(threshold), value=value, low=d.low,
                 high=d.high, verdict=d.verdict, method=method, more_needed=d.more_needed,
@@ -188,10 +189,5 @@ def decided(checks: Iterable[CheckResult]) -> bool:
 
 def overall_verdict(checks: Iterable[CheckResult]) -> Verdict:
     """FAIL if any check fails, else INCONCLUSIVE if any is undecided, else PASS (also when
-    there is nothing to check)."""
-    verdicts = [c.verdict for c in checks]
-    if "fail" in verdicts:
-        return "fail"
-    if "inconclusive" in verdicts:
-        return "inconclusive"
-    return "pass"
+    there is nothing to check): `verdict.combine` over the checks."""
+    return combine(c.verdict for c in checks)

@@ -47,6 +47,7 @@ _EXPORTS = {
     "BATCH_TAU_MULT": "means",
     "MAX_BATCHES": "means",
     "MIN_BATCHES": "means",
+    "MIN_OBSERVATIONS": "means",
     "autocorr_time": "means",
     "batch_means": "means",
     "batch_plan": "means",

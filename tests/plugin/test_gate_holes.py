@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import make_project, summary
+from .helpers import LOADED_BOX, make_project, summary
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pytest_deepseek"
 
@@ -20,15 +20,15 @@ profiles:
   sim-fast:
     endpoint: sim://fast?step_base_ms=8
     serving:
-      defaults: {dataset: random, warmup: 0, num_prompts: 12}
+      defaults: {dataset: random, warmup: 0, num_prompts: 12, client_health: %(client_health)s}
       scenarios:
-        - {input_len: 32, output_len: 8, concurrency: 2, floors: {output_throughput: 1}, ceilings: {ttft_ms.p99: 60000}}
+        - {input_len: 32, output_len: 8, concurrency: 2, floors: {output_throughput: 1}, ceilings: {error_rate: 0.5}}
     training:
       - name: toy
         log: toy.jsonl
         dialect: jsonl
         converge: {metric: loss, below: 1.0, within: 5, statistic: raw}
-"""
+""".replace("%(client_health)s", LOADED_BOX)
 
 TOY_LOG = "\n".join(f'{{"step": {i}, "loss": {2.0 / i}}}' for i in range(1, 7))
 
@@ -50,7 +50,7 @@ def test_deselecting_the_serving_tests_runs_the_rest(pytester: pytest.Pytester) 
     _project(pytester)
     result = pytester.runpytest_subprocess("--deepseek-profile=sim-fast", "-m", "deepseek_training", "-p",
                                            "no:cacheprovider")
-    result.assert_outcomes(passed=1, deselected=8)
+    result.assert_outcomes(passed=1, deselected=9)  # 1 serving + 8 endpoint checks
 
 
 def test_under_xdist_a_missing_endpoint_is_an_error_per_test(pytester: pytest.Pytester) -> None:
@@ -59,7 +59,7 @@ def test_under_xdist_a_missing_endpoint_is_an_error_per_test(pytester: pytest.Py
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 1  # the training test
-    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 8 and "skipped" not in outcomes
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 9 and "skipped" not in outcomes
     assert "no endpoint" in result.stdout.str()
 
 
@@ -68,7 +68,7 @@ def test_another_projects_thresholds_yaml_is_left_alone(pytester: pytest.Pyteste
     pytester.makepyfile(test_theirs="def test_theirs():\n    assert True\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    assert "deepseek" not in result.stdout.str()
+    assert "deepseek: " not in result.stdout.str() and "gate summary" not in result.stdout.str()
 
 
 def test_a_gate_option_still_validates_the_file_up_front(pytester: pytest.Pytester) -> None:

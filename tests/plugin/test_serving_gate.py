@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .helpers import latest_run, make_project, records, summary
+from .helpers import LOADED_BOX, latest_run, make_project, records, summary
 
 FAST = """\
 version: 1
@@ -18,7 +18,7 @@ profiles:
     nodes: 2
     devices_per_node: 4
     serving:
-      defaults: {dataset: random, warmup: 2, num_prompts: 40}
+      defaults: {dataset: random, warmup: 2, num_prompts: 40, client_health: %(client_health)s}
       scenarios:
         - input_len: 64
           output_len: 16
@@ -28,7 +28,7 @@ profiles:
         - input_len: 32
           output_len: 8
           request_rate: 40
-"""
+""".replace("%(client_health)s", LOADED_BOX)
 
 
 def closed_port() -> int:

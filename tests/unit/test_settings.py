@@ -35,6 +35,7 @@ def test_one_precedence_down_to_the_profile_and_the_default():
     assert make().layered("api", None, "chat") == "chat"
     assert make().layered("nodes", 4, 2) == 4
     assert make().layered("nodes") is None
+    assert make({"warmup": "0"}).layered("warmup", 2) == 0
     assert make().layered("results_dir") == Path("/r/deepseek-results")
     # a boolean option only switches a behaviour on
     assert make({"early_stop": True}).layered("early_stop", False) is True

@@ -1,8 +1,9 @@
-"""Statistics helpers against textbook values and exact small cases."""
+"""Statistics helpers against textbook values, exact small cases and scipy as an oracle."""
 
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -66,8 +67,15 @@ def test_clopper_pearson_known_values() -> None:
 
 
 def test_wilson_known_value() -> None:
-    low, high = stats.wilson_interval(5, 10, 0.975)
+    # Two-sided 95% on 5/10: each end is the one-sided 97.5% bound.
+    low, high = stats.wilson_interval(0.5, 10, 0.95)
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+
+
+def test_wilson_interval_stays_within_bounds() -> None:
+    lo, hi = stats.wilson_interval(1.0, 10, 0.95)
+    assert 0.6 < lo < 1.0 and hi == 1.0
+    assert stats.wilson_interval(0.5, 0, 0.95) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -111,13 +119,43 @@ def test_percentile_decision_pass_fail_inconclusive() -> None:
     assert d.verdict == "pass"
 
 
-def test_mcnemar_and_binomial_se() -> None:
-    assert stats.mcnemar_one_sided(10, 2) == pytest.approx(79 / 4096)
-    assert stats.mcnemar_one_sided(0, 0) == 1.0
-    assert stats.mcnemar_one_sided(3, 3) > 0.5
-    assert stats.binomial_se(0.5, 100) == pytest.approx(0.05)
+def test_mcnemar_exact_one_sided() -> None:
+    assert stats.mcnemar_worse(10, 2) == pytest.approx(79 / 4096, rel=1e-12)
+    assert stats.mcnemar_worse(0, 0) == 1.0
+    assert stats.mcnemar_worse(3, 3) > 0.5
+    assert stats.mcnemar_worse(5, 0) == pytest.approx(1 / 32, rel=1e-12)
+    assert stats.mcnemar_worse(5, 2) == pytest.approx(29 / 128, rel=1e-12)
+    assert stats.mcnemar_worse(0, 5) == 1.0
     with pytest.raises(ValueError):
-        stats.binomial_se(50.0, 100)
+        stats.mcnemar_worse(-1, 3)
+
+
+def test_standard_error() -> None:
+    assert stats.standard_error(0.5, 100) == pytest.approx(0.05)
+    assert stats.standard_error(0.9, 0) == math.inf
+
+
+def test_items_needed_for_a_one_point_drop_match_the_design_numbers() -> None:
+    # ACCURACY.md: about 5,700 items at 90% accuracy and about 2,000 at 97% (95% one-sided, 80% power).
+    assert 5_400 <= stats.items_needed(0.90, 0.01, 0.95) <= 5_800
+    assert 1_700 <= stats.items_needed(0.97, 0.01, 0.95) <= 2_100
+    assert stats.items_needed(0.9, 0.0, 0.95) == math.inf
+
+
+def test_resolvable_drop_shrinks_with_items() -> None:
+    small = stats.resolvable_drop(stats.standard_error(0.9748, 159), 0.95)
+    large = stats.resolvable_drop(stats.standard_error(0.9748, 1590), 0.95)
+    assert small == pytest.approx(0.0309, abs=0.0005)
+    assert large == pytest.approx(small / 10**0.5)
+
+
+def test_paired_bootstrap_is_deterministic_and_directional() -> None:
+    ref = [1.0] * 40
+    worse = [0.5] * 10 + [1.0] * 30
+    assert stats.paired_bootstrap_worse(ref, worse) == stats.paired_bootstrap_worse(ref, worse)
+    assert stats.paired_bootstrap_worse(ref, worse) < 0.01
+    assert stats.paired_bootstrap_worse(ref, ref) == 1.0
+    assert stats.paired_bootstrap_worse([], []) == 1.0
 
 
 def test_proportion_decision_and_zero_ceiling() -> None:
@@ -163,6 +201,7 @@ def test_autocorr_time_and_batch_plan() -> None:
     assert stats.batch_plan(3000, 1.0) == (30, 100)
     assert stats.batch_plan(300, 1.0, min_batch=30) == (10, 30)
     assert stats.batch_plan(100, 19.0)[0] < stats.MIN_BATCHES
+    assert stats.batch_plan(40, 1.0, min_batch=12) == (3, 13)  # a 5 s window of 0.125 s buckets
     means, size = stats.batch_means(np.arange(23.0), 5)
     assert size == 4 and means.tolist() == [4.5, 8.5, 12.5, 16.5, 20.5]  # first 3 dropped
 
@@ -176,10 +215,11 @@ def test_series_decision_verdicts_and_too_short() -> None:
     assert d.verdict == "inconclusive" and d.more_needed is not None
     short = stats.series_decision(x[:6], 50.0, ">=", 0.95)
     assert short.verdict == "inconclusive" and short.more_needed == 4.0
-    # 100 s cannot hold 5 batches of at least 30 s: open, however clear the data looks.
-    capped = stats.series_decision(x[:100], 50.0, ">=", 0.95, min_batch=30)
-    assert capped.verdict == "inconclusive" and capped.more_needed == 50.0
-    assert "too short" in capped.method
+    # 100 s cannot hold 3 batches of at least 40 s: open, however clear the data looks.
+    capped = stats.series_decision(x[:100], 50.0, ">=", 0.95, min_batch=40)
+    assert capped.verdict == "inconclusive" and capped.more_needed == 20.0
+    assert "too short" in capped.method and "3 batches of at least 40 s" in capped.method
+    assert stats.series_decision(x[:100], 50.0, ">=", 0.95, min_batch=30).verdict == "pass"
 
 
 def test_series_decision_short_correlated_series_stays_open() -> None:
@@ -206,3 +246,85 @@ def test_per_look_confidence() -> None:
     assert stats.per_look_confidence(0.95, 1) == 0.95
     with pytest.raises(ValueError):
         stats.per_look_confidence(0.95, 0)
+
+
+# --- incomplete beta, binomial tails and Clopper-Pearson against scipy ----------------------------
+
+_NS = (1, 2, 5, 10, 37, 100, 1_000, 10_000, 100_000, 1_000_000)
+_CONFIDENCES = (0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 0.999, 0.9999975)
+
+
+def _ks(n: int) -> list[int]:
+    return sorted({k for k in (0, 1, 2, n // 100, n // 3, n // 2, n - 2, n - 1, n) if 0 <= k <= n})
+
+
+def test_clopper_pearson_matches_beta_quantiles_of_scipy() -> None:
+    beta = pytest.importorskip("scipy.stats").beta
+    worst = 0.0
+    for n in _NS:
+        for k in _ks(n):
+            for c in _CONFIDENCES:
+                low, high = stats.clopper_pearson(k, n, c)
+                want_low = 0.0 if k == 0 else float(beta.ppf(1 - c, k, n - k + 1))
+                want_high = 1.0 if k == n else float(beta.ppf(c, k + 1, n - k))
+                worst = max(worst, abs(low - want_low), abs(high - want_high))
+                assert abs(low - want_low) <= 1e-10, (k, n, c, low, want_low)
+                assert abs(high - want_high) <= 1e-10, (k, n, c, high, want_high)
+    assert worst > 0.0  # the comparison ran on computed values, not only closed forms
+
+
+def test_clopper_pearson_edges_and_errors() -> None:
+    assert stats.clopper_pearson(0, 1, 0.95) == (0.0, pytest.approx(0.95))
+    assert stats.clopper_pearson(1, 1, 0.95) == (pytest.approx(0.05), 1.0)
+    for bad in ((-1, 10, 0.95), (11, 10, 0.95), (0, 0, 0.95), (3, 10, 1.0)):
+        with pytest.raises(ValueError):
+            stats.clopper_pearson(*bad)
+
+
+def test_clopper_pearson_is_fast_at_a_million_trials() -> None:
+    # The bounds used to sum the binomial pmf at every bisection step (0.6 s at n = 100,000); now
+    # a handful of incomplete-beta evaluations (target < 10 ms; the bound here leaves room for a
+    # loaded machine but still catches a return to O(n) work).
+    stats.clopper_pearson(3, 10, 0.95)
+    times = []
+    for k in (1, 10_000, 333_333, 500_000, 999_999):
+        t0 = time.perf_counter()
+        stats.clopper_pearson(k, 1_000_000, 0.95)
+        times.append(time.perf_counter() - t0)
+    assert sorted(times)[len(times) // 2] < 0.05, times
+
+
+def test_binomial_tails_match_scipy() -> None:
+    binom = pytest.importorskip("scipy.stats").binom
+    for n in (1, 7, 100, 10_000, 1_000_000):
+        for p in (1e-6, 0.01, 0.3, 0.5, 0.99):
+            for k in _ks(n) + [round(n * p)]:
+                assert stats.binom_cdf(k, n, p) == pytest.approx(float(binom.cdf(k, n, p)), rel=1e-8, abs=1e-300)
+                assert stats.binom_sf(k, n, p) == pytest.approx(float(binom.sf(k - 1, n, p)), rel=1e-8, abs=1e-300)
+    assert stats.binom_cdf(3, 10, 0.0) == 1.0 and stats.binom_cdf(3, 10, 1.0) == 0.0
+    assert stats.binom_sf(3, 10, 0.0) == 0.0 and stats.binom_sf(3, 10, 1.0) == 1.0
+
+
+def test_betainc_and_its_inverse_match_scipy() -> None:
+    special = pytest.importorskip("scipy.special")
+    rng = np.random.default_rng(17)
+    for _ in range(400):
+        a, b = 10 ** rng.uniform(-1.5, 6.5, size=2)
+        x = float(rng.uniform())
+        assert stats.betainc(a, b, x) == pytest.approx(float(special.betainc(a, b, x)), rel=1e-8, abs=1e-300)
+        p = float(rng.choice([rng.uniform(), 10 ** rng.uniform(-12, -1), 1 - 10 ** rng.uniform(-12, -1)]))
+        assert stats.betaincinv(a, b, p) == pytest.approx(float(special.betaincinv(a, b, p)), abs=1e-10)
+    assert stats.betaincinv(2.0, 3.0, 0.0) == 0.0 and stats.betaincinv(2.0, 3.0, 1.0) == 1.0
+
+
+# --- summaries ------------------------------------------------------------------------------------
+
+def test_quantile_trailing_mean_and_ema() -> None:
+    assert stats.quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert stats.quantile([5.0], 0.99) == 5.0
+    with pytest.raises(ValueError):
+        stats.quantile([], 0.5)
+    assert stats.trailing_mean([1.0, 2.0, 3.0, math.nan, 5.0, 6.0, 7.0], 2)[:3] == [None, 1.5, 2.5]
+    tail = stats.trailing_mean([1.0, 2.0, 3.0, math.nan, 5.0, 6.0, 7.0], 2)[3:]
+    assert math.isnan(tail[0]) and math.isnan(tail[1]) and tail[2:] == [5.5, 6.5]
+    assert stats.ema([1.0, 3.0, 3.0], 3) == [1.0, 2.0, 2.5]
