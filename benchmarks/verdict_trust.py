@@ -36,6 +36,7 @@ import numpy as np
 
 from pytest_deepseek import stats
 from pytest_deepseek.serving.checks import MIN_BATCH_S, evaluate_checks
+from pytest_deepseek.serving.judge import bucket_seconds_for
 from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
 from pytest_deepseek.testing.synthetic import generate_run
 
@@ -46,9 +47,6 @@ METRIC = "output_throughput_per_node"
 # The gate's batch floors (real-server default, simulator), and a scenario's `min_batch_s: 30`.
 BATCH_FLOORS = {"real server": MIN_BATCH_S, "simulator": 0.0, "30 s floor": 30.0}
 CASES = ((0.95, "fail"), (1.05, "pass"), (1.0, None))  # (truth / floor, right verdict)
-# The gate's bucket width for a window (serving/judge.py, bucket_seconds): 1 s, or window / 40
-# (at least 10 ms) for windows shorter than 40 s.
-TARGET_BUCKETS = 40
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,7 @@ def look_series(run: Measured, t_look: int) -> tuple[np.ndarray, float]:
     start = run.metrics.window_start_ns
     assert start is not None
     window_s = (t_look - start) / 1e9
-    bucket_s = min(1.0, max(0.01, window_s / TARGET_BUCKETS))
+    bucket_s = bucket_seconds_for(window_s)
     width = int(round(bucket_s * 1e9))
     edges = start + width * np.arange(max(0, (t_look - start) // width) + 1, dtype=np.int64)
     cum = run.token_cum[np.searchsorted(run.token_times, edges, side="left")]

@@ -8,11 +8,8 @@ the thresholds schema, backend and dataset names are in `spec.py`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
-# Imported on first use: the plugin imports spec modules of this package at pytest start-up,
-# and the package's heavy parts (numpy, readers, runners) must not come with them.
 _EXPORTS = {
     "bundled_datasets_dir": "bundled",
     "R1_RECIPE": "generation",
@@ -33,8 +30,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

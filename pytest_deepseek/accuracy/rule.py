@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..verdict import Verdict
-from .. import stats as binomial
+from .. import stats
 from .read import ResultsError
 from .records import ItemResult, ScoreRecord
 from .reference import Reference, load_reference
@@ -120,7 +120,7 @@ def _base_metrics(record: ScoreRecord | None, confidence: float) -> dict[str, An
         return {"score": None, "n": None, "errored": None, "interval": None}
     interval = None
     if record.score is not None and record.n:
-        lo, hi = binomial.wilson_interval(record.score / 100.0, record.n, confidence)
+        lo, hi = stats.wilson_interval(record.score / 100.0, record.n, confidence)
         interval = [round(100 * lo, 2), round(100 * hi, 2)]
     return {
         "score": record.score,
@@ -162,7 +162,7 @@ def _decide(
     metrics = _base_metrics(record, confidence)
     spread = entry.get("spread")
     if spread is not None:
-        half = binomial.z(0.5 + confidence / 2.0) * float(spread)
+        half = stats.z(0.5 + confidence / 2.0) * float(spread)
         metrics["interval"] = [round(score - half, 2), round(score + half, 2)]
         metrics["spread"] = float(spread)
     parts: list[str] = []
@@ -240,14 +240,14 @@ def _resolution(ref: float, tolerance: float, n: int | None, spread: Any, confid
     """The smallest drop the set can detect (inf when unknown), and a warning when the tolerance is smaller."""
     if spread is None and not n:
         return math.inf, "the item count is unknown: whether the set can resolve the tolerance cannot be told."
-    sd = float(spread) if spread is not None else binomial.standard_error(ref / 100.0, n or 0) * 100.0
-    resolvable = binomial.resolvable_drop(sd, confidence)
+    sd = float(spread) if spread is not None else stats.standard_error(ref / 100.0, n or 0) * 100.0
+    resolvable = stats.resolvable_drop(sd, confidence)
     if math.isinf(resolvable) or tolerance >= resolvable:
         return resolvable, None
     how = "the measured spread" if spread is not None else f"{n} items"
     need = ""
     if spread is None and tolerance > 0:
-        needed = binomial.items_needed(ref / 100.0, tolerance / 100.0, confidence)
+        needed = stats.items_needed(ref / 100.0, tolerance / 100.0, confidence)
         need = f"; a {tolerance:.2f}-point tolerance needs about {needed:,} items"
     return resolvable, (
         f"the set is too small to resolve the tolerance: with {how} only drops of "
@@ -265,6 +265,6 @@ def _paired(reference: tuple[ItemResult, ...], current: tuple[ItemResult, ...]) 
         lost = sum(1 for a, b in common if a == 1.0 and b == 0.0)
         gained = sum(1 for a, b in common if a == 0.0 and b == 1.0)
         description = f"McNemar on {len(common)} paired items: {lost} lost, {gained} gained"
-        return binomial.mcnemar_worse(lost, gained), description
-    p = binomial.paired_bootstrap_worse([a for a, _ in common], [b for _, b in common])
+        return stats.mcnemar_worse(lost, gained), description
+    p = stats.paired_bootstrap_worse([a for a, _ in common], [b for _, b in common])
     return p, f"paired bootstrap on {len(common)} items"

@@ -1,9 +1,10 @@
 """Thresholds profiles for the tiny DeepSeek-V3 on real CPU servers (CI, and local tries by hand).
 
 Floors are an order of magnitude below what a 2-core CPU machine measures (vLLM: about 180-280,
-700 and 1,000 output tok/s at 1, 8 and 32 streams). Real servers get 30 s throughput batches by
-default (a 150 s window before a floor is decided); the vLLM profile sets `min_batch_s: 0.5` and
-runs each scenario for about 10-20 s, which decides the floors at 8 and 32 streams. A single
+700 and 1,000 output tok/s at 1, 8 and 32 streams). Throughput batches are sized from the
+measured autocorrelation time, never shorter than `checks.MIN_BATCH_S`; the vLLM profile sets
+`min_batch_s: 0.5` and runs each scenario for about 10-20 s, which decides the floors at 8 and 32
+streams. A single
 stream's token series is periodic (one request after another) and the batch-means estimator often
 cannot size its batches in 20 s, so the profiles allow an undecided floor (reported, not failed).
 """

@@ -25,15 +25,20 @@ CHECK_KIND = {">=": "floor", "<=": "ceiling"}
 
 
 def bucket_seconds(metrics: RunMetrics) -> float:
-    """Bucket width for the throughput series: 1 s, or window/40 (>= 10 ms) for short windows."""
-    if not metrics.window_s:
+    """Bucket width for the throughput series of a run's window (see `bucket_seconds_for`)."""
+    return bucket_seconds_for(metrics.window_s)
+
+
+def bucket_seconds_for(window_s: float | None) -> float:
+    """Bucket width for a window: 1 s, or window/40 (>= 10 ms) for windows shorter than 40 s."""
+    if not window_s:
         return 1.0
-    return min(1.0, max(0.01, metrics.window_s / TARGET_BUCKETS))
+    return min(1.0, max(0.01, window_s / TARGET_BUCKETS))
 
 
 def min_batch_seconds(scenario: Scenario, target: ServingTarget) -> float:
     """Shortest throughput batch: the scenario's, else 0 for the simulator (no slow drifts to
-    capture), else the checks' default (30 s) for real servers."""
+    capture), else the checks' default (`checks.MIN_BATCH_S`) for real servers."""
     if scenario.min_batch_s is not None:
         return scenario.min_batch_s
     return 0.0 if target.simulated else checks_mod.MIN_BATCH_S

@@ -6,11 +6,8 @@ gate's entry (cases and run) is ``pytest_deepseek.training.gate``.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
-# Imported on first use: the plugin imports spec modules of this package at pytest start-up,
-# and the package's heavy parts (numpy, readers, runners) must not come with them.
 _EXPORTS = {
     "DIALECT_NAMES": "dialects",
     "evaluate_entry": "evaluate",
@@ -26,8 +23,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -16,6 +16,7 @@ from pytest_deepseek.serving.checks import (
     gateable_metrics,
     overall_verdict,
 )
+from pytest_deepseek.serving.judge import bucket_seconds_for
 from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
 from pytest_deepseek.serving.records import RequestRecord, RunTimeline
 from pytest_deepseek.testing.synthetic import generate_run
@@ -194,11 +195,6 @@ def test_batch_floor_longer_than_the_window_leaves_it_open() -> None:
 FLOOR = 1000.0  # output tok/s of the whole deployment
 
 
-def _gate_bucket_s(window_s: float) -> float:
-    """The gate's bucket width for a window: 1 s, or window / 40 (>= 10 ms) when shorter."""
-    return min(1.0, max(0.01, window_s / 40))
-
-
 def _short_window_check(truth: float, seed: int, concurrency: int, mean_output_len: int,
                         num_prompts: int, min_batch_s: float = MIN_BATCH_S
                         ) -> tuple[CheckResult, RunMetrics, int, float]:
@@ -207,7 +203,7 @@ def _short_window_check(truth: float, seed: int, concurrency: int, mean_output_l
     run = generate_run(truth, seed=seed, concurrency=concurrency, num_prompts=num_prompts,
                        mean_output_len=mean_output_len)
     m = compute_run_metrics(run.records, run.timeline)
-    bucket_s = _gate_bucket_s(m.window_s)
+    bucket_s = bucket_seconds_for(m.window_s)
     series = bucket_series(run.records, m, bucket_s=bucket_s)
     assert m.window_start_ns is not None and m.window_end_ns is not None
     completed = sum(1 for r in run.records
