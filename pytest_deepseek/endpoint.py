@@ -11,7 +11,12 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .tls import SYSTEM, TlsPolicy
+
+if TYPE_CHECKING:
+    from .credentials import KeyLike
 
 
 class EndpointSetupError(Exception):
@@ -29,6 +34,8 @@ class EndpointInfo:
     simulated: bool
     truth_path: str | None = None  # the simulator's ground-truth log
     has_tokenize: bool = False
+    ca_bundle: str | None = None  # how it was verified (TlsPolicy), for every later client
+    tls_verify: bool = True
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON for `workerinput`."""
@@ -40,6 +47,11 @@ class EndpointInfo:
     def from_json(cls, data: dict[str, Any]) -> "EndpointInfo":
         """Inverse of `to_json`."""
         return cls(**{**data, "models": tuple(data["models"])})
+
+    @property
+    def tls(self) -> TlsPolicy:
+        """The TLS policy this endpoint was checked with: every client of the run uses the same."""
+        return TlsPolicy(ca_bundle=self.ca_bundle, verify=self.tls_verify)
 
     @property
     def lock_name(self) -> str:
@@ -57,14 +69,15 @@ def normalise_base_url(url: str) -> str:
     return url
 
 
-def probe_endpoint(url: str, *, model: str | None, api_key: str | None, simulated: bool = False,
-                   truth_path: str | None = None, timeout_s: float = 10.0) -> EndpointInfo:
+def probe_endpoint(url: str, *, model: str | None, api_key: "KeyLike", simulated: bool = False,
+                   truth_path: str | None = None, timeout_s: float = 10.0,
+                   tls: TlsPolicy = SYSTEM) -> EndpointInfo:
     """List the endpoint's models and check that `model` (or a default) is served."""
     from .serving.endpoint_api import EndpointError, list_models, tokenize
 
     base_url = normalise_base_url(url) if not url.startswith("sim://") else url
     try:
-        models = list_models(base_url, api_key, timeout_s)
+        models = list_models(base_url, api_key, timeout_s, tls=tls)
     except EndpointError as exc:
         if model is None or "HTTP 5" not in str(exc):
             raise EndpointSetupError(f"endpoint {base_url} is not usable: {exc}") from exc
@@ -84,11 +97,12 @@ def probe_endpoint(url: str, *, model: str | None, api_key: str | None, simulate
         )
     has_tokenize = False
     try:
-        has_tokenize = tokenize(base_url, model, "hello", api_key) is not None
+        has_tokenize = tokenize(base_url, model, "hello", api_key, tls=tls) is not None
     except EndpointError:
         has_tokenize = False
     return EndpointInfo(url=url, base_url=base_url, model=model, models=tuple(models), simulated=simulated,
-                        truth_path=truth_path, has_tokenize=has_tokenize)
+                        truth_path=truth_path, has_tokenize=has_tokenize, ca_bundle=tls.ca_bundle,
+                        tls_verify=tls.verify)
 
 
 class SimHandle:
@@ -116,18 +130,20 @@ class SimHandle:
 
 
 @contextlib.contextmanager
-def open_endpoint(url: str, *, model: str | None, api_key: str | None, workdir: Path) -> Iterator[EndpointInfo]:
+def open_endpoint(url: str, *, model: str | None, api_key: "KeyLike", workdir: Path,
+                  tls: TlsPolicy = SYSTEM) -> Iterator[EndpointInfo]:
     """The one way to open an endpoint: start the simulator for a `sim://` URL (its files under
     `workdir/sim`), probe the server, and yield the checked endpoint; a simulator started here is
     stopped when the block ends. Raises `EndpointSetupError` with what is wrong and what is available.
+    HTTPS is verified as `tls` says; the endpoint keeps that policy for every later client.
     """
     if not url.startswith("sim://"):
-        yield probe_endpoint(url, model=model, api_key=api_key)
+        yield probe_endpoint(url, model=model, api_key=api_key, tls=tls)
         return
     sim = SimHandle(url, workdir / "sim")
     try:
         info = probe_endpoint(sim.base_url, model=model, api_key=api_key, simulated=True,
-                              truth_path=str(sim.truth_path))
+                              truth_path=str(sim.truth_path), tls=tls)
         yield replace(info, url=url)
     finally:
         sim.stop()

@@ -4,6 +4,7 @@ fixture (parametrized by the plugin) and a run fixture (`<kind>_run(case) -> Gat
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from .tokenizers import TextTokenizer, TokenizerError, load_tokenizer
 from .verdict import GateResult
 
 if TYPE_CHECKING:
+    from .credentials import ApiKey
     from .endpoint import EndpointInfo
     from .report.store import RunFolder
 
@@ -50,8 +52,9 @@ def deepseek_results(pytestconfig: pytest.Config) -> "RunFolder":
 
 
 @pytest.fixture(scope="session")
-def deepseek_api_key(pytestconfig: pytest.Config) -> str | None:
-    """The API key in force (--deepseek-api-key, $DEEPSEEK_API_KEY, $OPENAI_API_KEY); never printed."""
+def deepseek_api_key(pytestconfig: pytest.Config) -> "ApiKey | None":
+    """The API key in force (--deepseek-api-key, its file, $DEEPSEEK_API_KEY, $OPENAI_API_KEY): it prints
+    as `***`; the endpoint helpers take it as it is, `.reveal()` gives the text."""
     return run_state(pytestconfig).settings.api_key
 
 
@@ -133,6 +136,8 @@ def _run_fixture(gate: Gate) -> Any:
 
         def run_case(case: Any) -> GateResult:
             result: GateResult = module.run(case, gate_context(request))
+            session_part = run_state(request.config).fingerprint(case.profile)
+            result = replace(result, fingerprint={**session_part, **result.fingerprint})
             record_result(request.node, result)
             return result
 

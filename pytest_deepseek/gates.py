@@ -42,3 +42,4 @@ GATES: tuple[Gate, ...] = (
     Gate("training", "a training-log gate"),
     Gate("accuracy", "an accuracy gate"),
 )
+GATES_BY_KIND: dict[str, Gate] = {gate.kind: gate for gate in GATES}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from .endpoint import EndpointInfo, EndpointSetupError, open_endpoint
-from .gates import GATES, Gate
+from .gates import GATES, GATES_BY_KIND, Gate
 from .report.collect import RESULT_ATTR, RESULT_KEY, ResultCollector
 from .report.store import new_run_id
 from .session import RunState, now_iso
@@ -82,12 +82,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_gate_inputs(state: RunState) -> None:
-    """With a gate option given, a bad thresholds file or profile is one usage error before collection."""
+    """With a gate option given, a malformed thresholds file or an unknown --deepseek-profile is one
+    usage error before collection (choosing among several profiles is left to the gates' tests)."""
     settings = state.settings
     try:
-        if state.thresholds is not None or settings.profile:
-            if not (settings.adhoc_grid and not settings.profile):
-                state.selected_profiles()
+        thresholds = state.thresholds
+        if settings.profile:
+            if thresholds is None:
+                state.selected_profiles()  # the error that says which file is missing
+            else:
+                thresholds.select(settings.profile)
         if (len(settings.concurrency) > 1 or len(settings.request_rate) > 1) and not settings.adhoc_grid:
             raise ThresholdsError("several --deepseek-concurrency/--deepseek-request-rate values make a grid: give "
                                   "--deepseek-input-len and --deepseek-output-len too, or one value to override "
@@ -99,7 +103,7 @@ def _check_gate_inputs(state: RunState) -> None:
 def _open_endpoint(config: pytest.Config, state: RunState) -> None:
     """Start the simulator (sim://) and probe the endpoint once; a failure is one usage error."""
     settings = state.settings
-    if not settings.endpoint:
+    if not settings.endpoint or config.option.collectonly:  # listing tests starts no server
         return
     if len(settings.endpoint) > 1:
         raise pytest.UsageError("pytest-deepseek: one --endpoint per run is supported for now")
@@ -107,7 +111,8 @@ def _open_endpoint(config: pytest.Config, state: RunState) -> None:
     config.add_cleanup(stack.close)
     try:
         state.endpoint = stack.enter_context(open_endpoint(
-            settings.endpoint[0], model=state.model_hint(), api_key=settings.api_key, workdir=state.folder.path))
+            settings.endpoint[0], model=state.model_hint(), api_key=settings.api_key, workdir=state.folder.path,
+            tls=settings.tls))
     except EndpointSetupError as exc:
         raise _usage_error(exc) from exc
 
@@ -132,7 +137,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         return None
     endpoint = state.endpoint
     profiles = ", ".join(p.name for p in state.profiles_or_none()) or "(to be chosen: --deepseek-profile)"
-    lines = []
+    lines = [f"deepseek: WARNING: TLS {state.settings.tls.describe()}"] if state.settings.insecure else []
     if endpoint is not None:
         label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""
         lines.append(f"deepseek: endpoint {endpoint.url} -> {endpoint.base_url}, model {endpoint.model}{label}")
@@ -166,11 +171,70 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(gate.case_fixture, params, ids=[c.id for c in cases], indirect=True)
 
 
+def _case_of(item: pytest.Item, gate: Gate) -> Any:
+    """The gate case a test item runs, or None (not a gate test, or an empty parameter set)."""
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get(gate.case_fixture) if callspec is not None else None
+    return case if hasattr(case, "profile") else None
+
+
+def _is_gate_test(item: pytest.Item, gate: Gate) -> bool:
+    return gate.case_fixture in getattr(item, "fixturenames", ())
+
+
+def _endpoint_check(item: pytest.Item) -> bool:
+    """A test of the endpoint suite: it needs the endpoint and is no gate's case."""
+    fixturenames = getattr(item, "fixturenames", ())
+    return "deepseek_endpoint" in fixturenames and not any(_is_gate_test(item, gate) for gate in GATES)
+
+
+def _profile_needs_endpoint(profile: Profile, state: RunState) -> bool:
+    from .accuracy.gate import needs_endpoint
+
+    return bool(profile.scenarios) or needs_endpoint(profile, state.settings)
+
+
+def _needs_endpoint(item: pytest.Item, state: RunState) -> bool:
+    if _endpoint_check(item):
+        return True
+    if _case_of(item, GATES_BY_KIND["serving"]) is not None:
+        return True
+    case = _case_of(item, GATES_BY_KIND["accuracy"])
+    if case is None:
+        return False
+    from .accuracy.gate import needs_endpoint
+
+    return needs_endpoint(case.profile, state.settings)
+
+
+def _not_applicable(item: pytest.Item, state: RunState) -> bool:
+    """A gate test with no case for the selected profiles (an empty parameter set), or an endpoint
+    check when no endpoint was given and none of the selected profiles measures one."""
+    if any(_is_gate_test(item, gate) and _case_of(item, gate) is None for gate in GATES):
+        return True
+    if _endpoint_check(item) and state.endpoint is None and not state.settings.endpoint:
+        profiles = state.profiles_or_none()
+        return bool(profiles) and not state.settings.adhoc_grid and not any(
+            _profile_needs_endpoint(p, state) for p in profiles)
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that do not apply to the selected profiles are deselected (counted as such), not skipped."""
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not state.settings.gate_requested:
+        return
+    dropped = [item for item in items if _not_applicable(item, state)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Never green on nothing: selected tests that need an endpoint, with none given, are one usage
     error naming the option (under xdist, where workers collect, each such test is an ERROR instead)."""
     state = session.config.stash.get(STATE_KEY, None)
-    if state is None or state.endpoint is not None or state.is_worker:
+    if state is None or state.settings.endpoint or state.is_worker or session.config.option.collectonly:
         return
     needing = [item.nodeid for item in session.items if _needs_endpoint(item, state)]
     if needing:
@@ -179,19 +243,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             f"pytest-deepseek: {len(needing)} selected test(s) measure an endpoint but no --endpoint was given "
             f"({shown}): pass --endpoint=URL (or --endpoint=sim://deepseek-v3 for the simulated engine), or "
             "deselect them with -m / -k")
-
-
-def _needs_endpoint(item: pytest.Item, state: RunState) -> bool:
-    fixturenames = getattr(item, "fixturenames", ())
-    if "deepseek_endpoint" in fixturenames or "serving_case" in fixturenames:
-        return True
-    callspec = getattr(item, "callspec", None)
-    case = callspec.params.get("accuracy_case") if callspec is not None else None
-    if case is None:
-        return False
-    from .accuracy.gate import needs_endpoint
-
-    return needs_endpoint(case.profile, state.settings)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,18 @@ class SchemaError(Exception):
         super().__init__(message)
         self.path = path
         self.message = message
+
+
+# Beyond this an int has no float value: `math.isnan` and the float arithmetic downstream overflow.
+_LARGEST_FLOAT = int(sys.float_info.max)
+
+_KINDS = {type(None): "null (no value)", bool: "true/false", int: "a number", float: "a number", str: "text",
+          list: "a list", dict: "a mapping"}
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in the file's words (`null (no value)`, `a list`, `text`, ...)."""
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 def dotted(path: Path_) -> str:
@@ -67,6 +80,8 @@ class Number(Spec):
             return math.inf
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SchemaError(path, f"expected {self.description}, got {value!r}")
+        if isinstance(value, int) and abs(value) > _LARGEST_FLOAT:
+            raise SchemaError(path, f"expected {self.description}, got a number of {len(str(abs(value)))} digits")
         if self.integer and not (isinstance(value, int) or float(value).is_integer()):
             raise SchemaError(path, f"expected {self.description}, got {value!r}")
         if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
@@ -130,7 +145,7 @@ class ListOf(Spec):
         if self.scalar_ok and not isinstance(value, (list, dict)):
             value = [value]
         if not isinstance(value, list):
-            raise SchemaError(path, f"expected {self.description}, got {type(value).__name__}")
+            raise SchemaError(path, f"expected {self.description}, got {_kind(value)}")
         if len(value) < self.min_items:
             raise SchemaError(path, f"expected at least {self.min_items} item(s)")
         return [self.item.check(v, (*path, i)) for i, v in enumerate(value)]
@@ -146,7 +161,7 @@ class MapOf(Spec):
 
     def check(self, value: Any, path: Path_) -> Any:
         if not isinstance(value, dict):
-            raise SchemaError(path, f"expected a mapping, got {type(value).__name__}")
+            raise SchemaError(path, f"expected a mapping, got {_kind(value)}")
         out = {}
         for key, item in value.items():
             if self.key_check is not None:
@@ -169,7 +184,7 @@ class Mapping_(Spec):
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise SchemaError(path, f"expected a mapping for this {self.what}, got {type(value).__name__}")
+            raise SchemaError(path, f"expected a mapping for this {self.what}, got {_kind(value)}")
         out: dict[str, Any] = {}
         for key, item in value.items():
             if key not in self.fields:

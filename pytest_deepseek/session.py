@@ -12,6 +12,8 @@ collected): another project's `thresholds.yaml` is none of our business.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import platform
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +102,34 @@ class RunState:
         models = {p.model for p in self.profiles_or_none() if p.model}
         return self.settings.layered("model", models.pop() if len(models) == 1 else None)
 
+    def fingerprint(self, profile: Profile) -> dict[str, Any]:
+        """What a result was measured with, so runs compared across time and hardware say what
+        changed: plugin and Python versions, the endpoint and its model, the deployment the profile
+        describes, the thresholds file's content and the tokenizer. Gates add their own parts."""
+        endpoint = self.endpoint
+        return {
+            "plugin_version": __version__,
+            "python": platform.python_version(),
+            "endpoint_url": endpoint.url if endpoint else None,
+            "endpoint_model": endpoint.model if endpoint else None,
+            "simulated": bool(endpoint and endpoint.simulated),
+            "profile": profile.name,
+            "model": profile.model,
+            "engine": profile.engine,
+            "hardware": profile.hardware,
+            "nodes": self.settings.layered("nodes", profile.nodes),
+            "devices_per_node": self.settings.layered("devices_per_node", profile.devices_per_node),
+            "thresholds_sha256": self.thresholds_sha256(),
+            "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
+        }
+
+    def thresholds_sha256(self) -> str | None:
+        """The thresholds file's content hash (None without a file)."""
+        path = self.settings.thresholds
+        if path is None or not path.is_file():
+            return None
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
     def run_header(self) -> dict[str, Any]:
         """The `run` part of summary.json."""
         profiles = [p.name for p in self.profiles_or_none()] or list(self.settings.profile)
@@ -112,6 +142,7 @@ class RunState:
             "endpoint_url": endpoint.url if endpoint else None,
             "model": endpoint.model if endpoint else self.settings.model,
             "simulated": bool(endpoint and endpoint.simulated),
+            "tls_verify": self.settings.tls.verify,
             "profiles": profiles,
             "thresholds": str(self.settings.thresholds) if self._thresholds is not None else None,
             "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,

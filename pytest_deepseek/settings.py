@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from .accuracy.spec import ACCURACY_BACKENDS
+from .credentials import ApiKey
 from .serving.spec import APIS, DATASETS
+from .tls import TlsPolicy
 
 
 class SettingsError(Exception):
@@ -52,14 +54,21 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
                "to start the embedded simulated engine. Repeatable.", kind="list", env="DEEPSEEK_ENDPOINT",
                metavar="URL"),
-    OptionSpec("api_key", "API key sent as a Bearer token (default: $DEEPSEEK_API_KEY, then "
-               "$OPENAI_API_KEY). Never printed.", env="DEEPSEEK_API_KEY", ini=False, metavar="KEY"),
+    OptionSpec("api_key", "API key sent as a Bearer token (default: --deepseek-api-key-file, "
+               "$DEEPSEEK_API_KEY, $DEEPSEEK_API_KEY_FILE, then $OPENAI_API_KEY). Never printed.",
+               env="DEEPSEEK_API_KEY", ini=False, metavar="KEY"),
+    OptionSpec("api_key_file", "File holding the API key (read once, surrounding whitespace "
+               "stripped; never printed).", env="DEEPSEEK_API_KEY_FILE", metavar="PATH"),
+    OptionSpec("ca_bundle", "CA certificates (PEM file or hashed folder) that HTTPS endpoints are "
+               "verified against (default: the system's CAs).", env="DEEPSEEK_CA_BUNDLE", metavar="PATH"),
+    OptionSpec("insecure", "Do not verify the HTTPS endpoint's certificate (said in the header and "
+               "the results).", kind="bool", default=False),
     OptionSpec("model", "Served model name (default: the profile's model, else the endpoint's first "
                "model in /v1/models).", metavar="NAME"),
     OptionSpec("api", f"API to exercise: {_one_of(APIS)} (default: the profile's).", metavar="API",
                choices=APIS),
-    OptionSpec("tokenizer", "Tokenizer folder or name (default: the embedded DeepSeek V3/R1 "
-               "tokenizer). A local folder loads with no network.", metavar="PATH_OR_NAME"),
+    OptionSpec("tokenizer", "Tokenizer folder or name (default: the profile's tokenizer:, else the embedded "
+               "DeepSeek V3/R1 tokenizer). A local folder loads with no network.", metavar="PATH_OR_NAME"),
     OptionSpec("trust_remote_code", "Allow tokenizer code from the tokenizer folder.",
                kind="bool", default=False),
     OptionSpec("thresholds", "Thresholds file (default: thresholds.yaml in the rootdir).",
@@ -99,8 +108,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("training_log", "Training log file, folder or glob (repeatable; overrides the "
                "profile's log:).", kind="list", ini=False, metavar="PATH"),
     OptionSpec("follow", "Follow the training log while it is written.", kind="bool", default=False),
-    OptionSpec("follow_timeout", "Wall limit when following a log: seconds or 30m / 6h.",
-               kind="duration", default=None, metavar="DURATION"),
+    OptionSpec("follow_timeout", "Wall limit when following a log: seconds or 30m / 6h (default 1h).",
+               kind="duration", default=3600.0, metavar="DURATION"),
     OptionSpec("train_cmd", "Launch this training command and follow its output.", ini=False,
                metavar="CMD"),
     OptionSpec("stop_when_decided", "With --deepseek-train-cmd: stop the job once decided.",
@@ -183,7 +192,10 @@ class Settings:
     """Every option, resolved. Lists are tuples; absent values are None."""
 
     endpoint: tuple[str, ...] = ()
-    api_key: str | None = None
+    api_key: ApiKey | None = None  # prints as ***: `.reveal()` where a header is built
+    api_key_file: Path | None = None
+    ca_bundle: Path | None = None
+    insecure: bool = False
     model: str | None = None
     api: str | None = None
     tokenizer: str | None = None
@@ -207,7 +219,7 @@ class Settings:
     thresholds_explicit: bool = False  # --deepseek-thresholds (or its ini) was given: a missing file is an error
     training_log: tuple[str, ...] = ()
     follow: bool = False
-    follow_timeout: float | None = None
+    follow_timeout: float = 3600.0
     train_cmd: str | None = None
     stop_when_decided: bool = False
     eval_results: str | None = None
@@ -230,6 +242,12 @@ class Settings:
             if candidate is not None:
                 return candidate
         return OPTION_BY_NAME[name].default if value is None or value == () else value
+
+    @property
+    def tls(self) -> TlsPolicy:
+        """How HTTPS endpoints are verified: --deepseek-ca-bundle, the system's CAs, or not at all
+        with --deepseek-insecure."""
+        return TlsPolicy(ca_bundle=str(self.ca_bundle) if self.ca_bundle else None, verify=not self.insecure)
 
     @property
     def gate_requested(self) -> bool:
@@ -264,30 +282,21 @@ def resolve(
 ) -> Settings:
     """Build `Settings` from option and ini getters (command line > environment > ini > default).
 
-    Relative paths given on the command line are taken from `invocation_dir` (where pytest was
-    started); those from the ini file and the defaults from `rootdir`.
+    Relative paths given on the command line or in the environment are taken from `invocation_dir`
+    (where pytest was started); those from the ini file and the defaults from `rootdir`.
     """
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, Any] = {}
-    from_command_line: set[str] = set()
+    sources: dict[str, str] = {}  # name -> "option" | "env" | "openai-env" | "ini"
     for spec in OPTIONS:
-        raw = get_option(spec.name)
-        if raw not in (None, [], ()) and not (spec.kind == "bool" and raw is False):
-            from_command_line.add(spec.name)
-        if raw in (None, [], ()) or (spec.kind == "bool" and raw is False):
-            env_value = environ.get(spec.env) if spec.env else None
-            if spec.name == "api_key" and not env_value:
-                env_value = environ.get("OPENAI_API_KEY")
-            if env_value:
-                raw = env_value
-            elif spec.ini:
-                ini_value = get_ini(f"deepseek_{spec.name}")
-                raw = ini_value if ini_value not in (None, "", []) else raw
+        raw, source = _raw_value(spec, get_option, get_ini, environ)
         value = convert(spec, raw)
         if value is None or value == ():
             value = spec.default if spec.default is not None else value
         if value is not None:
             values[spec.name] = value
+            if source is not None:
+                sources[spec.name] = source
     for spec in OPTIONS:
         if spec.choices and spec.name in values and values[spec.name] not in spec.choices:
             raise SettingsError(f"{spec.flag} must be {_one_of(spec.choices)}, got {values[spec.name]!r}")
@@ -295,19 +304,92 @@ def resolve(
         raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:
         values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
-    for name in ("thresholds", "results_dir"):
+    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle"):
         if name in values:
             path = Path(values[name]).expanduser()
-            base = invocation_dir if name in from_command_line and invocation_dir is not None else rootdir
+            outside = sources.get(name) in ("option", "env")
+            base = invocation_dir if outside and invocation_dir is not None else rootdir
             if not path.is_absolute() and base is not None:
                 path = base / path
             values[name] = path
     values["thresholds_explicit"] = "thresholds" in values
     if "thresholds" not in values and rootdir is not None:
         values["thresholds"] = rootdir / "thresholds.yaml"
+    values["api_key"] = _api_key(values, sources)
+    _check_tls(values)
     return Settings(**values)
 
 
-def ini_names() -> Sequence[OptionSpec]:
-    """Options that have an ini mirror."""
-    return [spec for spec in OPTIONS if spec.ini]
+def _raw_value(spec: OptionSpec, get_option: Callable[[str], Any], get_ini: Callable[[str], Any],
+               environ: dict[str, str]) -> tuple[Any, str | None]:
+    """The option's raw value and where it came from: command line > environment > ini."""
+    raw = get_option(spec.name)
+    if raw not in (None, [], ()) and not (spec.kind == "bool" and raw is False):
+        return raw, "option"
+    env_value = environ.get(spec.env) if spec.env else None
+    if env_value:
+        return env_value, "env"
+    if spec.name == "api_key" and environ.get("OPENAI_API_KEY"):
+        return environ["OPENAI_API_KEY"], "openai-env"
+    if spec.ini:
+        ini_value = get_ini(f"deepseek_{spec.name}")
+        if ini_value not in (None, "", []):
+            return ini_value, "ini"
+    return raw, None
+
+
+# Where the key comes from, first found wins: the two options, the two DEEPSEEK_ variables, the
+# key file of the ini, and last the generic $OPENAI_API_KEY.
+_KEY_RANK = {("api_key", "option"): 0, ("api_key_file", "option"): 1, ("api_key", "env"): 2,
+             ("api_key_file", "env"): 3, ("api_key_file", "ini"): 4, ("api_key", "openai-env"): 5}
+_KEY_ORIGIN = {("api_key", "option"): "--deepseek-api-key", ("api_key", "env"): "$DEEPSEEK_API_KEY",
+               ("api_key", "openai-env"): "$OPENAI_API_KEY"}
+
+
+def _api_key(values: dict[str, Any], sources: dict[str, str]) -> ApiKey | None:
+    """The key in force, as an `ApiKey`; a key file is read here, once. Messages never hold the key."""
+    if sources.get("api_key") == "option" and sources.get("api_key_file") == "option":
+        raise SettingsError("give --deepseek-api-key or --deepseek-api-key-file, not both")
+    given = [(name, sources[name]) for name in ("api_key", "api_key_file") if name in values and name in sources]
+    if not given:
+        return None
+    name, source = min(given, key=lambda item: _KEY_RANK[item])
+    if name == "api_key_file":
+        path = values["api_key_file"]
+        return _key_or_error(read_key_file(path), f"the API key file {path}")
+    return _key_or_error(str(values["api_key"]).strip(), _KEY_ORIGIN[(name, source)])
+
+
+def read_key_file(path: Path) -> str:
+    """The stripped text of an API key file (SettingsError when it cannot be read; never its content)."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise SettingsError(f"the API key file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise SettingsError(f"cannot read the API key file {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _key_or_error(text: str, origin: str) -> ApiKey:
+    if not text:
+        raise SettingsError(f"{origin} is empty")
+    try:
+        return ApiKey(text)
+    except ValueError as exc:
+        raise SettingsError(f"{origin}: {exc}") from None
+
+
+def _check_tls(values: dict[str, Any]) -> None:
+    """A CA bundle must exist and load; it and --deepseek-insecure contradict each other."""
+    bundle: Path | None = values.get("ca_bundle")
+    if bundle is None:
+        return
+    if values.get("insecure"):
+        raise SettingsError("give --deepseek-ca-bundle (verify against these CAs) or --deepseek-insecure "
+                            "(verify nothing), not both")
+    if not bundle.exists():
+        raise SettingsError(f"--deepseek-ca-bundle {bundle} does not exist")
+    try:
+        TlsPolicy(ca_bundle=str(bundle)).ssl_context()
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise SettingsError(f"--deepseek-ca-bundle {bundle}: no CA certificate could be loaded ({exc})") from None

@@ -20,6 +20,7 @@ PRECEDENCE: tuple[Verdict, ...] = ("error", "fail", "inconclusive", "pass")
 JUNIT_PREFIX = "deepseek."
 # Labels of the raw material a result points to (records.jsonl, a log, an evaluation's results folder).
 LOCATION_KEYS = ("records", "log", "results_dir")
+_CHECK_KEYS = ("name", "metric", "op", "threshold", "value", "low", "high", "verdict", "message")
 _COMMON_KEYS = ("kind", "profile", "scenario_id", "simulated", "verdict", "metrics", "figures", "checks", "errors",
                 "warnings", "fingerprint")
 
@@ -57,6 +58,11 @@ class Check:
     high: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        clash = set(self.details) & set(_CHECK_KEYS)
+        if clash:
+            raise ValueError(f"check details may not redefine {sorted(clash)}")
+
     def to_json(self) -> dict[str, Any]:
         """Plain JSON: the common fields, then the gate's details."""
         return {"name": self.name, "metric": self.metric, "op": self.op, "threshold": self.threshold,
@@ -66,7 +72,7 @@ class Check:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Check":
         """Inverse of `to_json`."""
-        common = {"name", "metric", "op", "threshold", "value", "low", "high", "verdict", "message"}
+        common = set(_CHECK_KEYS)
         return cls(name=str(data["name"]), verdict=data["verdict"], message=str(data.get("message") or ""),
                    metric=str(data.get("metric") or ""), op=str(data.get("op") or ""),
                    threshold=data.get("threshold"), value=data.get("value"), low=data.get("low"),
@@ -172,8 +178,11 @@ class GateResult:
                     lines.append(f"      deciding record: {record}")
         lines.extend(f"  {problem}" for problem in self.problems)
         lines.extend(f"  warning: {warning}" for warning in self.warnings)
+        shown: list[str | None] = []
         for name, path in self.locations.items():
-            lines.append(f"  {name}: {path or '-'}")
+            if path is None or path not in shown:  # one folder can be both the results and the log
+                lines.append(f"  {name}: {path or '-'}")
+                shown.append(path)
         return "\n".join(lines)
 
     def junit_properties(self) -> list[tuple[str, Any]]:

@@ -13,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..tls import SYSTEM, TlsPolicy
+
 if TYPE_CHECKING:
+    from ..credentials import KeyLike
     from ..endpoint import EndpointInfo
 
 
@@ -27,13 +30,14 @@ class EvaluationPlan:
     own_endpoint: str | None  # the section's `endpoint:` (None: the session's endpoint)
     model: str | None  # the model its own endpoint must serve (None: the endpoint's first)
     api: str
-    api_key: str | None
+    api_key: "KeyLike" = field(repr=False)
     data_dir: Path | None
     generation: Mapping[str, Any] | None
     tokenizer_path: Path | None
     opencompass_python: str | None
     limit: int | None
     work_dir: Path
+    tls: TlsPolicy = SYSTEM  # for its own endpoint (the session's endpoint keeps the one it was opened with)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ def run_evaluation(plan: EvaluationPlan, endpoint: "EndpointInfo") -> Evaluation
             plan.backend, base_url=endpoint.base_url, model=endpoint.model, api=plan.api, api_key=plan.api_key,
             datasets=plan.datasets, data_dir=plan.data_dir, work_dir=plan.work_dir, generation=plan.generation,
             tokenizer_path=plan.tokenizer_path, opencompass_python=plan.opencompass_python, limit=plan.limit,
+            tls=endpoint.tls,
         )
         records = _records_by_dataset(folder, plan.backend)
     except (BackendError, ResultsError, GenerationError) as exc:  # BackendMissing is a BackendError

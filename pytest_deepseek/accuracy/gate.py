@@ -92,6 +92,7 @@ def plan_evaluation(profile: "Profile", settings: "Settings", *, work_dir: Path,
         opencompass_python=settings.opencompass_python,
         limit=settings.layered("eval_limit", section.get("limit")),
         work_dir=work_dir,
+        tls=settings.tls,
     )
 
 
@@ -116,7 +117,7 @@ def evaluate(plan: EvaluationPlan, ctx: "GateContext") -> Evaluation:
     if plan.own_endpoint is not None:
         try:
             with open_endpoint(plan.own_endpoint, model=plan.model, api_key=plan.api_key,
-                               workdir=plan.work_dir) as endpoint:
+                               workdir=plan.work_dir, tls=plan.tls) as endpoint:
                 return run_evaluation(plan, endpoint)
         except EndpointSetupError as exc:
             return Evaluation(error=str(exc), backend=plan.backend)
@@ -178,6 +179,8 @@ def _result(case: AccuracyCase, evaluation: Evaluation, check: Check, *, metrics
         metrics=metrics, figures={"score": score} if score is not None else {},
         simulated=evaluation.simulated, warnings=tuple(warnings),
         locations={"results_dir": evaluation.results_dir, "log": evaluation.results_dir},
+        fingerprint={"backend": evaluation.backend, "evaluated_endpoint": evaluation.endpoint,
+                     "dataset_version": metrics.get("config_version")},
         details={"dataset": case.name, "backend": evaluation.backend, "example": bool(case.section.get("example")),
                  "message": message},
     )

@@ -3,6 +3,7 @@
 `send_request` never raises (cancellation aside): every outcome is a `RequestRecord`, and a failed
 request carries an `error_kind` from `records.ERROR_KINDS`. Time stamps follow METRICS.md: the
 arrival time of a token event is taken once per network read, as soon as the read returns.
+The API key never reaches a record: an error body or message that echoes it is redacted.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ except ImportError:  # pragma: no cover - depends on the environment
     aiohttp = None  # type: ignore[assignment]
     AiohttpTransport = None  # type: ignore[assignment,misc]
 
+from ..credentials import KeyLike, authorization_token, bearer_headers, redact
+from ..tls import SYSTEM, TlsPolicy
 from .endpoint_api import normalize_base_url
 from .records import RequestRecord, RequestSpec
 from .sse import SSEEvent, SSEParser, StreamInterpreter
 
 _ERROR_BODY_CHARS = 500
+_HEAD_BYTES = 4 * _ERROR_BODY_CHARS  # read before cutting, so a key near the cut is still redacted whole
 _PATHS = {"completions": "completions", "chat": "chat/completions"}
 
 Transport = Literal["auto", "httpx", "aiohttp"]
@@ -37,10 +41,11 @@ def make_http_client(
     base_url: str,
     *,
     concurrency: int,
-    api_key: str | None,
+    api_key: KeyLike,
     timeout_s: float,
     trust_env: bool = False,
     transport: Transport = "auto",
+    tls: TlsPolicy | None = None,
 ) -> httpx.AsyncClient:
     """An HTTP/1.1 client whose keep-alive pool holds one connection per concurrent request.
 
@@ -48,13 +53,15 @@ def make_http_client(
     `transport`: "aiohttp" runs the httpx API over aiohttp (package `httpx-aiohttp`), which reads
     streams at about 2.5x the events per CPU second of httpx's own stack; "auto" uses it when it
     is installed. Proxy settings from the environment are ignored unless `trust_env`: a proxy in
-    the path would be measured as part of the server.
+    the path would be measured as part of the server. HTTPS is verified as `tls` says (default:
+    the system's CAs).
     """
     size = max(1, concurrency)
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=60.0)
+    verify = (tls or SYSTEM).ssl_context()
     options: dict[str, Any] = {
         "base_url": normalize_base_url(base_url),
-        "headers": {"authorization": f"Bearer {api_key}"} if api_key else None,
+        "headers": bearer_headers(api_key) or None,
         "timeout": httpx.Timeout(timeout_s),
         "trust_env": trust_env,
         "follow_redirects": False,
@@ -62,11 +69,12 @@ def make_http_client(
     if transport == "aiohttp" or (transport == "auto" and AiohttpTransport is not None):
         if AiohttpTransport is None:
             raise RuntimeError("transport='aiohttp' needs the package httpx-aiohttp")
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits, trust_env=trust_env), **options)
+        return httpx.AsyncClient(transport=AiohttpTransport(verify=verify, limits=limits, trust_env=trust_env),
+                                 **options)
     if transport not in ("auto", "httpx"):
         raise ValueError(f"unknown transport {transport!r}")
     _preload_async_backend()
-    return httpx.AsyncClient(limits=limits, **options)
+    return httpx.AsyncClient(limits=limits, verify=verify, **options)
 
 
 def _preload_async_backend() -> None:
@@ -175,7 +183,14 @@ async def send_request(
         record.success = False
         record.error_kind = "client"
         record.error_detail = f"finalizing the record: {_describe(exc)}"
+    if record.error_detail:  # a server may echo the key in an error body, an error event or a message
+        record.error_detail = redact(record.error_detail, [_key_of(http)])
     return record
+
+
+def _key_of(http: httpx.AsyncClient) -> str | None:
+    """The credential the client sends, to redact wherever a server echoes it."""
+    return authorization_token(http.headers.get("authorization"))
 
 
 async def _exchange(
@@ -190,14 +205,14 @@ async def _exchange(
         if response.status_code != 200:
             record.error_kind = "http_status"
             record.error_detail = f"HTTP {response.status_code}"
-            record.error_detail += f": {await _read_head(response)}"
+            record.error_detail += f": {_cut(await _read_head(response), request)}"
             return
         parser = SSEParser()
         head = bytearray()  # the start of the body, kept to explain an empty stream
         async for chunk in response.aiter_bytes():
             now = perf_counter_ns()
-            if len(head) < _ERROR_BODY_CHARS:
-                head += chunk[:_ERROR_BODY_CHARS]
+            if len(head) < _HEAD_BYTES:
+                head += chunk[:_HEAD_BYTES]
             if not _consume(parser.feed(chunk), now, record, interp):
                 return  # a failed stream is abandoned at once
         _consume(parser.finish(), perf_counter_ns(), record, interp)
@@ -205,9 +220,14 @@ async def _exchange(
             record.t_end = perf_counter_ns()
         if not record.event_times and interp.error_kind is None:
             content_type = response.headers.get("content-type", "?")
-            record.error_detail = f"content-type {content_type}; body starts {bytes(head[:_ERROR_BODY_CHARS])!r}"
+            record.error_detail = f"content-type {content_type}; body starts {_cut(repr(bytes(head)), request)}"
     finally:
         await response.aclose()
+
+
+def _cut(text: str, request: httpx.Request) -> str:
+    """The start of an error body, the key redacted before cutting (a cut key would escape redaction)."""
+    return redact(text, [authorization_token(request.headers.get("authorization"))])[:_ERROR_BODY_CHARS]
 
 
 def _consume(events: list[SSEEvent], now: int, record: RequestRecord, interp: StreamInterpreter) -> bool:
@@ -234,9 +254,9 @@ async def _read_head(response: httpx.Response) -> str:
     data = bytearray()
     async for chunk in response.aiter_bytes():
         data += chunk
-        if len(data) >= 4 * _ERROR_BODY_CHARS:
+        if len(data) >= _HEAD_BYTES:
             break
-    return data.decode("utf-8", "replace")[:_ERROR_BODY_CHARS]
+    return data[:_HEAD_BYTES].decode("utf-8", "replace")
 
 
 def _classify(exc: BaseException, deadline_s: float | None) -> tuple[str, str]:

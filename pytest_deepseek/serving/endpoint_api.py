@@ -2,6 +2,8 @@
 
 Base URL convention: the OpenAI base, ending with `/v1` (`http://127.0.0.1:8000/v1`). Endpoints
 that live at the server root (`/tokenize`, `/health`, `/metrics`) are reached by dropping `/v1`.
+HTTPS is verified as `tls` says (default: the system's CAs). Error messages never hold the API
+key: a server that echoes the Authorization header in its error body is redacted.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ import math
 from typing import Any
 
 import httpx
+
+from ..credentials import KeyLike, bearer_headers, redact
+from ..tls import SYSTEM, TlsPolicy
 
 
 class EndpointError(Exception):
@@ -32,46 +37,50 @@ def server_root(base_url: str) -> str:
     return normalize_base_url(base_url)[: -len("/v1")]
 
 
-def _headers(api_key: str | None) -> dict[str, str]:
-    return {"authorization": f"Bearer {api_key}"} if api_key else {}
-
-
-def _request(method: str, url: str, *, api_key: str | None, timeout: float, **kwargs: Any) -> httpx.Response:
+def _request(method: str, url: str, *, api_key: KeyLike, timeout: float, tls: TlsPolicy | None,
+             **kwargs: Any) -> httpx.Response:
     """One request; transport failures become `EndpointError` naming the URL (never the key)."""
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            return client.request(method, url, headers=_headers(api_key), **kwargs)
+        with httpx.Client(timeout=timeout, trust_env=False, verify=(tls or SYSTEM).ssl_context()) as client:
+            return client.request(method, url, headers=bearer_headers(api_key), **kwargs)
     except httpx.TimeoutException as exc:
         raise EndpointError(f"{method} {url}: timed out after {timeout:g} s ({type(exc).__name__})") from None
     except httpx.HTTPError as exc:
-        raise EndpointError(f"{method} {url}: unreachable ({type(exc).__name__}: {exc})") from None
+        detail = redact(f"{type(exc).__name__}: {exc}", [api_key])
+        raise EndpointError(f"{method} {url}: unreachable ({detail})") from None
 
 
-def _check(response: httpx.Response) -> None:
+def _body_head(response: httpx.Response, api_key: KeyLike) -> str:
+    """The start of a response body for an error message, with the key (if echoed) redacted."""
+    return redact(response.text[:2000], [api_key])[:300].strip()
+
+
+def _check(response: httpx.Response, api_key: KeyLike) -> None:
     if response.status_code != 200:
-        body = response.text[:300].strip()
-        raise EndpointError(
-            f"{response.request.method} {response.request.url}: HTTP {response.status_code}: {body}"
-        )
+        raise EndpointError(f"{response.request.method} {response.request.url}: HTTP {response.status_code}: "
+                            f"{_body_head(response, api_key)}")
 
 
-def list_models(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> list[str]:
+def list_models(base_url: str, api_key: KeyLike = None, timeout: float = 10.0, *,
+                tls: TlsPolicy | None = None) -> list[str]:
     """Ids of the models served (`GET /v1/models`)."""
     url = normalize_base_url(base_url) + "/models"
-    response = _request("GET", url, api_key=api_key, timeout=timeout)
-    _check(response)
+    response = _request("GET", url, api_key=api_key, timeout=timeout, tls=tls)
+    _check(response, api_key)
     try:
         return [str(model["id"]) for model in response.json()["data"]]
     except (ValueError, KeyError, TypeError) as exc:
-        raise EndpointError(f"GET {url}: unexpected answer ({exc}): {response.text[:300]}") from None
+        raise EndpointError(f"GET {url}: unexpected answer ({exc}): {_body_head(response, api_key)}") from None
 
 
 def tokenize(
     base_url: str,
     model: str,
     text_or_messages: str | list[dict[str, str]] | tuple[dict[str, str], ...],
-    api_key: str | None = None,
+    api_key: KeyLike = None,
     timeout: float = 10.0,
+    *,
+    tls: TlsPolicy | None = None,
 ) -> int | None:
     """Prompt length in tokens by the server's own tokenizer (vLLM `POST /tokenize`).
 
@@ -85,37 +94,39 @@ def tokenize(
     else:
         body["messages"] = list(text_or_messages)
         body["add_generation_prompt"] = True
-    response = _request("POST", url, api_key=api_key, timeout=timeout, json=body)
+    response = _request("POST", url, api_key=api_key, timeout=timeout, tls=tls, json=body)
     if response.status_code in (404, 405, 501):
         return None
-    _check(response)
+    _check(response, api_key)
     try:
         answer = response.json()
         count = answer.get("count")
         return int(count) if count is not None else len(answer["tokens"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EndpointError(f"POST {url}: unexpected answer ({exc}): {response.text[:300]}") from None
+        raise EndpointError(f"POST {url}: unexpected answer ({exc}): {_body_head(response, api_key)}") from None
 
 
-def health(base_url: str, api_key: str | None = None, timeout: float = 5.0) -> bool:
+def health(base_url: str, api_key: KeyLike = None, timeout: float = 5.0, *, tls: TlsPolicy | None = None) -> bool:
     """True when `GET /health` (or, lacking it, `GET /v1/models`) answers 200. Never raises.
 
     A healthy answer does not prove requests will succeed: send one real request before measuring.
     """
     try:
-        response = _request("GET", server_root(base_url) + "/health", api_key=api_key, timeout=timeout)
+        response = _request("GET", server_root(base_url) + "/health", api_key=api_key, timeout=timeout, tls=tls)
         if response.status_code == 404:
-            response = _request("GET", normalize_base_url(base_url) + "/models", api_key=api_key, timeout=timeout)
+            response = _request("GET", normalize_base_url(base_url) + "/models", api_key=api_key, timeout=timeout,
+                                tls=tls)
     except EndpointError:
         return False
     return response.status_code == 200
 
 
-def prometheus_counters(base_url: str, api_key: str | None = None, timeout: float = 10.0) -> dict[str, float]:
+def prometheus_counters(base_url: str, api_key: KeyLike = None, timeout: float = 10.0, *,
+                        tls: TlsPolicy | None = None) -> dict[str, float]:
     """Samples of `GET /metrics` as `name{labels}` -> value, plus each bare `name` -> sum of its series."""
     url = server_root(base_url) + "/metrics"
-    response = _request("GET", url, api_key=api_key, timeout=timeout)
-    _check(response)
+    response = _request("GET", url, api_key=api_key, timeout=timeout, tls=tls)
+    _check(response, api_key)
     return parse_prometheus_text(response.text)
 
 

@@ -142,6 +142,7 @@ def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings) ->
         nodes=settings.layered("nodes", case.profile.nodes),
         devices_per_node=settings.layered("devices_per_node", case.profile.devices_per_node),
         timeout_s=settings.layered("request_timeout", case.scenario.timeout_s),
+        tls=endpoint.tls,
     )
 
 

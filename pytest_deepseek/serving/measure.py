@@ -12,10 +12,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from ..credentials import KeyLike
 from ..report.store import RunFolder
+from ..tls import SYSTEM, TlsPolicy
 from ..tokenizers import TextTokenizer
 from .client import make_http_client, send_request
 from .endpoint_api import EndpointError, tokenize
@@ -35,12 +37,13 @@ class ServingTarget:
     base_url: str
     model: str
     api: ApiKind
-    api_key: str | None = None
+    api_key: KeyLike = field(default=None, repr=False)
     simulated: bool = False
     has_tokenize: bool = False
     nodes: int = 1
     devices_per_node: int = 1
     timeout_s: float = 600.0
+    tls: TlsPolicy = SYSTEM
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def count_offset(target: ServingTarget, builder: PromptBuilder) -> tuple[int, st
         return 0, "client tokenizer (server has no /tokenize)"
     prompt: Any = [{"role": "user", "content": ALIGNMENT_PROBE}] if target.api == "chat" else ALIGNMENT_PROBE
     try:
-        server = tokenize(target.base_url, target.model, prompt, target.api_key)
+        server = tokenize(target.base_url, target.model, prompt, target.api_key, tls=target.tls)
     except EndpointError as exc:
         return 0, f"client tokenizer (/tokenize failed: {exc})"
     if server is None:
@@ -208,7 +211,7 @@ async def _drive(run: LoadRun, on_record: Callable[[RequestRecord], None]) -> Lo
     scenario, target, tokenizer = run.scenario, run.target, run.tokenizer
     count_tokens = (lambda text: len(tokenizer.encode(text))) if tokenizer is not None else None
     async with make_http_client(target.base_url, concurrency=pool_size(scenario, len(run.plan.measured)),
-                                api_key=target.api_key, timeout_s=target.timeout_s) as http:
+                                api_key=target.api_key, timeout_s=target.timeout_s, tls=target.tls) as http:
 
         async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
             return await send_request(http, spec, request_id=f"{run.request_prefix}-{spec.index}", t_queued=t_queued,

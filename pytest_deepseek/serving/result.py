@@ -60,6 +60,8 @@ def measured_result(
         figures=figures(metrics),
         simulated=simulated,
         locations={"records": records, "log": log},
+        fingerprint={"api": api, "dataset": scenario.dataset, "prompt_set_hash": facts.get("prompt_set_hash"),
+                     "prompt_seed": facts.get("prompt_seed")},
         details={
             "scenario": describe(scenario, api),
             "contract": [{"code": v.code, "message": v.message, "count": v.count, "examples": list(v.examples)}

@@ -194,6 +194,9 @@ class StreamInterpreter:
             else:
                 self._fail("malformed_event", f"not JSON: {data[:200]!r}")
             return None
+        except RecursionError:
+            self._fail("malformed_event", f"JSON nested too deeply to read: {data[:200]!r}")
+            return None
         return self.feed_json(obj)
 
     def feed_json(self, obj: Any) -> TokenEvent | None:
@@ -232,10 +235,10 @@ class StreamInterpreter:
         if not isinstance(usage, dict):
             raise _Malformed(f"usage is not an object: {str(usage)[:200]}")
         prompt = usage.get("prompt_tokens")
-        if isinstance(prompt, int):
+        if _is_count(prompt):
             self.prompt_tokens = prompt
         completion = usage.get("completion_tokens")
-        if not isinstance(completion, int):
+        if not _is_count(completion):
             return None
         self.completion_tokens = completion
         return completion
@@ -301,6 +304,11 @@ class StreamInterpreter:
         if self.error_kind is None:
             self.error_kind = kind
             self.error_detail = detail[:500]
+
+
+def _is_count(value: Any) -> bool:
+    """A token count: an int (JSON `true` decodes to a bool, which Python counts as an int)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _error_message(error: Any) -> str:

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 
 CONVERGENCE = "convergence"
 SPEED = "speed"
-FOLLOW_TIMEOUT_S = 3600.0  # wall limit when following without --deepseek-follow-timeout
 # An unusable entry or an unreadable log is an error of every aspect.
 _SHARED_CHECKS = (CHECK_ENTRY, CHECK_LOG)
 _HEADLINE = ("converge.first_crossing_iteration", "converge.best_value", "last_iteration")
@@ -110,7 +109,7 @@ def evaluate(entry: Mapping[str, Any], paths: list[str], settings: "Settings", o
     try:
         if settings.follow or settings.train_cmd:
             return follow_and_evaluate(
-                entry, paths or None, timeout_s=settings.follow_timeout or FOLLOW_TIMEOUT_S,
+                entry, paths or None, timeout_s=settings.follow_timeout,
                 train_cmd=settings.train_cmd, stop_when_decided=settings.stop_when_decided,
                 on_progress=progress, output_dir=output_dir,
             )
@@ -149,6 +148,7 @@ def decide(case: TrainingCase, evaluation: Mapping[str, Any]) -> GateResult:
         "training", case.profile.name, f"{case.name}:{case.aspect}", checks,
         metrics=metrics, figures=figures(checks, metrics, case.aspect), simulated=False,
         warnings=tuple(evaluation.get("warnings") or ()), locations={"log": ", ".join(paths)},
+        fingerprint={"logs": paths, "dialect": str(case.entry.get("dialect", "auto"))},
         details={"entry": case.name, "aspect": case.aspect, "example": bool(case.entry.get("example")),
                  "paths": paths},
     )

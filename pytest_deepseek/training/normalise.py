@@ -13,8 +13,8 @@ from datetime import datetime
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _PREFIX = re.compile(
-    r"^\[(?:(?:default|rank)?(?P<r1>\d+)|[\w.\-]+:(?P<r2>\d+))\]:\s?"
-    r"|^\[\d+,(?P<r3>\d+)\]<std(?:out|err)>:\s?"
+    r"^\[(?:(?:default|rank)?(?P<r1>\d{1,9})|[\w.\-]+:(?P<r2>\d{1,9}))\]:\s?"
+    r"|^\[\d+,(?P<r3>\d{1,9})\]<std(?:out|err)>:\s?"
 )
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?$")
 _NUMBER_TOKEN = r"[-+]?(?:\d[\d,]*\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf|Infinity)"

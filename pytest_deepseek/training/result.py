@@ -20,10 +20,11 @@ def training_check(name: str, verdict: Verdict, message: str, *, metric: str = "
                    threshold: float | None = None, value: float | None = None, statistic: str = "",
                    iterations: Iterable[int] | None = None, record: str | None = None, final: bool = False,
                    **extra: Any) -> Check:
-    """A check with the training details (`extra` adds figures such as the first crossing)."""
+    """A check with the training details; `extra` (figures such as the first crossing) is kept under
+    the check's `details` key, as summary.json has always had it."""
     return Check(name=name, verdict=verdict, message=message, metric=metric, op=op, threshold=threshold,
                  value=value, details={"statistic": statistic, "iterations": list(iterations) if iterations else None,
-                                       "record": record, "final": final, "monitor": False, **extra})
+                                       "record": record, "final": final, "monitor": False, "details": dict(extra)})
 
 
 def error_check(name: str, message: str) -> Check:

@@ -188,7 +188,7 @@ def test_an_own_endpoint_is_opened_for_the_evaluation_not_held(tmp_path: Path, m
                        models=("grader",), simulated=True)
 
     @contextlib.contextmanager
-    def open_endpoint(url: str, *, model: str | None, api_key: str | None, workdir: Path) -> Iterator[EndpointInfo]:
+    def open_endpoint(url: str, *, model: str | None, api_key: Any, workdir: Path, tls: Any) -> Iterator[EndpointInfo]:
         opened.append({"url": url, "model": model, "workdir": workdir})
         yield own
 

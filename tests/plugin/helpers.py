@@ -8,11 +8,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
-# These tests check the plumbing, not the client's timing: the client-health limits are ones a busy
-# CI machine meets (about ten times the schedule lag a 2-core box with other work on it shows).
-LOADED_BOX = ("{max_loop_lag_p99_ms: 200, max_stalled_fraction: 0.2, max_schedule_lag_p99_ms: 200, "
-              "min_rate_ratio: 0.5, min_concurrency_ratio: 0.5, max_cpu_fraction: 2}")
-
 
 def make_project(pytester: Any, thresholds: str, suites: tuple[str, ...] = ("test_serving.py",)) -> None:
     """A project folder with the shipped suite files and `thresholds` as thresholds.yaml."""

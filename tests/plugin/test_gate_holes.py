@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import LOADED_BOX, make_project, summary
+from pytest_deepseek.testing import LOADED_BOX
+
+from .helpers import make_project, summary
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pytest_deepseek"
 
@@ -126,3 +128,54 @@ def test_summary_entries_rebuild_into_results(pytester: pytest.Pytester) -> None
     pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "-p", "no:cacheprovider")
     for entry in summary(pytester)["tests"]:
         assert json.loads(json.dumps(GateResult.from_json(entry).to_json())) == entry
+
+
+TRAINING_ONLY_AND_SERVING = SERVING_AND_TRAINING + """\
+  training-only:
+    training:
+      - name: toy
+        log: toy.jsonl
+        dialect: jsonl
+        converge: {metric: loss, below: 1.0, within: 5, statistic: raw}
+"""
+
+
+@pytest.mark.parametrize("xdist_args", [(), ("-n", "2")])
+def test_a_training_only_profile_runs_its_tests_and_nothing_else(pytester: pytest.Pytester,
+                                                                 xdist_args: tuple[str, ...]) -> None:
+    make_project(pytester, TRAINING_ONLY_AND_SERVING,
+                 suites=("test_serving.py", "test_training.py", "test_endpoint.py", "test_accuracy.py"))
+    (pytester.path / "toy.jsonl").write_text(TOY_LOG)
+    result = pytester.runpytest_subprocess("--deepseek-profile=training-only", *xdist_args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str() + result.stderr.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1 and "skipped" not in outcomes and "error" not in outcomes
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_endpoint_checks_alone_need_no_profile_choice(pytester: pytest.Pytester) -> None:
+    make_project(pytester, TRAINING_ONLY_AND_SERVING, suites=("test_endpoint.py",))
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8)
+
+
+def test_listing_tests_needs_no_endpoint_and_starts_no_server(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    result = pytester.runpytest_subprocess("--deepseek-profile=sim-fast", "--collect-only", "-q", "-p",
+                                           "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    assert "10 tests collected" in result.stdout.str()
+
+
+def test_results_carry_a_fingerprint(pytester: pytest.Pytester) -> None:
+    _project(pytester)
+    pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=8", "-p", "no:cacheprovider")
+    tests = summary(pytester)["tests"]
+    serving = next(t for t in tests if t["kind"] == "serving")
+    training = next(t for t in tests if t["kind"] == "training")
+    for entry in (serving, training):
+        fingerprint = entry["fingerprint"]
+        assert fingerprint["profile"] == "sim-fast" and fingerprint["plugin_version"]
+        assert len(fingerprint["thresholds_sha256"]) == 64 and fingerprint["endpoint_url"].startswith("sim://fast")
+    assert serving["fingerprint"]["prompt_set_hash"] == serving["prompt_set_hash"]
+    assert training["fingerprint"]["logs"] == training["paths"]

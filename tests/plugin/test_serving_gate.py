@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .helpers import LOADED_BOX, latest_run, make_project, records, summary
+from pytest_deepseek.testing import LOADED_BOX
+
+from .helpers import latest_run, make_project, records, summary
 
 FAST = """\
 version: 1

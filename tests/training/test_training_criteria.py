@@ -31,7 +31,7 @@ def test_seed_xtuner_target_passes_on_the_real_run(toy_log: TrainingLog) -> None
     c = check(res, "converge")
     assert res.verdict == "pass" and c.verdict == "pass" and is_final(c)
     assert c.details["statistic"] == "window_mean(10)" and c.op == "<" and c.threshold == 0.0013
-    assert c.details["first_crossing_iteration"] == 1067 and c.value < 0.0013
+    assert c.details["details"]["first_crossing_iteration"] == 1067 and c.value < 0.0013
     assert '"iter": 1067' in c.details["record"] and "logging interval 1" in c.message
     assert res.metrics["converge.first_crossing_iteration"] == 1067
     assert res.metrics["dialect"] == "mmengine" and res.metrics["n_records"] == 2000
@@ -56,7 +56,7 @@ def test_raw_dips_below_while_the_window_mean_does_not(toy_log: TrainingLog) -> 
     conv = {"metric": "loss", "below": 0.0013, "within": 1000}
     raw = check(evaluate_entry({"converge": {**conv, "statistic": "raw"}}, toy_log), "converge")
     wm = check(evaluate_entry({"converge": {**conv, "statistic": "window_mean", "window": 10}}, toy_log), "converge")
-    assert raw.verdict == "pass" and raw.details["first_crossing_iteration"] == 956
+    assert raw.verdict == "pass" and raw.details["details"]["first_crossing_iteration"] == 956
     assert wm.verdict == "fail" and wm.value > 0.0013
 
 
@@ -65,7 +65,7 @@ def test_sustain_and_ema_move_the_crossing(toy_log: TrainingLog) -> None:
     one = check(evaluate_entry({"converge": conv}, toy_log), "converge")
     five = check(evaluate_entry({"converge": {**conv, "sustain": 5}}, toy_log), "converge")
     ema = check(evaluate_entry({"converge": {**conv, "statistic": "ema", "window": 10}}, toy_log), "converge")
-    assert one.details["first_crossing_iteration"] < five.details["first_crossing_iteration"]
+    assert one.details["details"]["first_crossing_iteration"] < five.details["details"]["first_crossing_iteration"]
     assert "sustained 5 records" in five.message and ema.details["statistic"] == "ema(10)" and ema.verdict == "pass"
 
 
@@ -75,7 +75,7 @@ def test_strict_precision_on_the_four_decimal_text_log() -> None:
     loose = check(evaluate_entry({"converge": conv}, text), "converge")
     strict = check(evaluate_entry({"converge": {**conv, "strict": True}}, text), "converge")
     assert "printed precision ±5e-05" in loose.message  # a printed 0.0013 is in [0.00125, 0.00135)
-    assert strict.details["first_crossing_iteration"] > loose.details["first_crossing_iteration"]
+    assert strict.details["details"]["first_crossing_iteration"] > loose.details["details"]["first_crossing_iteration"]
     assert strict.value < 0.00125 and "strict" in strict.message
 
 

@@ -52,7 +52,7 @@ def test_follow_survives_partial_lines_truncation_and_rotation(tmp_path: Path) -
         w.kill()
         w.wait()
     conv = next(c for c in res.checks if c.name == "converge")
-    assert res.verdict == "pass" and conv.details["first_crossing_iteration"] == 1067
+    assert res.verdict == "pass" and conv.details["details"]["first_crossing_iteration"] == 1067
     assert res.metrics["follow_reason"] == "decided"
     assert res.metrics["truncations"] >= 1 and res.metrics["rotations"] >= 1
     assert res.metrics["corrupt_lines"] == 0  # a half-written line is never parsed

@@ -15,11 +15,8 @@ from pytest_deepseek.serving.gate import ServingCase, cases, run
 from pytest_deepseek.settings import Settings
 from pytest_deepseek.sim.launcher import start_sim
 from pytest_deepseek.thresholds import parse_thresholds
+from pytest_deepseek.testing import LOADED_BOX
 from pytest_deepseek.tokenizers import TokenizerError, embedded_tokenizer
-
-# Limits a busy machine meets: these tests check the plumbing, not the client's timing.
-LOADED_BOX = ("{max_loop_lag_p99_ms: 200, max_stalled_fraction: 0.2, max_schedule_lag_p99_ms: 200, "
-              "min_rate_ratio: 0.5, min_concurrency_ratio: 0.5, max_cpu_fraction: 2}")
 
 THRESHOLDS = f"""\
 version: 1

@@ -52,9 +52,10 @@ def test_gate_requested_only_by_gate_options():
 
 
 def test_api_key_from_environment_never_from_ini():
-    assert make(env={"OPENAI_API_KEY": "sk-o"}).api_key == "sk-o"
-    assert make(env={"DEEPSEEK_API_KEY": "sk-d", "OPENAI_API_KEY": "sk-o"}).api_key == "sk-d"
-    assert make({"api_key": "sk-cli"}, env={"DEEPSEEK_API_KEY": "sk-d"}).api_key == "sk-cli"
+    assert make(env={"OPENAI_API_KEY": "sk-o"}).api_key.reveal() == "sk-o"
+    assert make(env={"DEEPSEEK_API_KEY": "sk-d", "OPENAI_API_KEY": "sk-o"}).api_key.reveal() == "sk-d"
+    assert make({"api_key": "sk-cli"}, env={"DEEPSEEK_API_KEY": "sk-d"}).api_key.reveal() == "sk-cli"
+    assert make(ini={"deepseek_api_key": "sk-ini"}).api_key is None
 
 
 def test_grid_lists():

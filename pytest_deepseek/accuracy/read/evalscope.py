@@ -10,14 +10,28 @@ A `general_mcq` report yields one record per subset (CLUEWSC lives there).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 from .. import names
 from ..records import ItemResult, ScoreRecord
 from ..spec import EVALSCOPE as BACKEND
-from .common import ResultsError, average_items, latest, percent, read_json, read_jsonl
+from .common import (
+    ResultsError,
+    as_count,
+    as_label,
+    as_list,
+    as_mapping,
+    as_number,
+    average_items,
+    dig,
+    latest,
+    percent,
+    read_json,
+    read_jsonl,
+    read_text,
+)
 
 
 def find_run(folder: Path) -> Path | None:
@@ -51,64 +65,65 @@ def _task_config(run: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ResultsError(f"cannot read {path}: {exc}") from exc
+        data = yaml.safe_load(read_text(path))
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a date like 2020-13-45
+        raise ResultsError(f"cannot read {path}: {str(exc).split(chr(10))[0]}") from exc
     return data if isinstance(data, dict) else {}
 
 
-def _primary_metric(report: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+def _repeats(config: dict[str, Any], run: Path) -> int:
+    return as_count(config.get("repeats"), f"{run / 'configs' / 'task_config.yaml'}: repeats") or 1
+
+
+def _primary_metric(report: dict[str, Any], path: Path) -> tuple[dict[str, Any] | None, str | None]:
     """The metric entry matching `primary_metric_identity`, or a reason why there is none."""
     identity = report.get("primary_metric_identity")
     if identity is None:
         reason = report.get("primary_metric_unavailable_reason") or "no primary_metric_identity"
         return None, f"evalscope gives no primary metric: {reason}"
-    for metric in report.get("metrics", []):
+    for index, metric in enumerate(as_list(report.get("metrics"), f"{path}: metrics")):
+        metric = as_mapping(metric, f"{path}: metrics[{index}]")
         if metric.get("identity") == identity:
             return metric, None
     return None, f"no metric matches primary_metric_identity {identity}"
 
 
 def _records(report: dict[str, Any], path: Path, config: dict[str, Any]) -> list[ScoreRecord]:
-    benchmark = str(report.get("dataset_name") or path.stem)
+    benchmark = as_label(report.get("dataset_name"), f"{path}: dataset_name") or path.stem
     model = path.parent.name
     run = path.parents[2]
-    metric, problem = _primary_metric(report)
-    summary = report.get("execution_summary") or {}
-    identity = ((config.get("evaluation_identity") or {}).get("benchmarks") or {}).get(benchmark) or {}
-    repeats = int(config.get("repeats") or 1)
+    metric, problem = _primary_metric(report, path)
+    summary = as_mapping(report.get("execution_summary"), f"{path}: execution_summary")
+    identity = dig(config, "evaluation_identity", "benchmarks", benchmark)
+    repeats = _repeats(config, run)
+    config_where = f"{run / 'configs' / 'task_config.yaml'}: evaluation_identity.benchmarks.{benchmark}"
     common: dict[str, Any] = {
         "backend": BACKEND,
         "repeats": repeats,
-        "config_version": identity.get("evaluation_version"),
-        "config_hash": identity.get("fingerprint"),
-        "backend_version": config.get("evalscope_version"),
+        "config_version": as_label(dig(identity, "evaluation_version"), f"{config_where}.evaluation_version"),
+        "config_hash": as_label(dig(identity, "fingerprint"), f"{config_where}.fingerprint"),
+        "backend_version": as_label(config.get("evalscope_version"), f"{run}: evalscope_version"),
         "source": str(path),
     }
-    metric_name = str((metric or {}).get("identity", {}).get("name") or "accuracy")
+    metric_name = as_label(dig(metric, "identity", "name"), f"{path}: metrics.identity.name") or "accuracy"
     if benchmark == "general_mcq" and metric is not None:
         return [
-            _subset_record(benchmark, subset, metric, metric_name, summary, run, model, common)
-            for subset in _subsets(metric)
+            _subset_record(benchmark, subset, metric_name, summary, path, model, common)
+            for subset in _subsets(metric, path)
         ]
-    errored = int(summary.get("errored") or 0)
-    requested = summary.get("requested")
-    succeeded = summary.get("succeeded")
-    incomplete = bool(summary.get("incomplete")) or (
-        requested is not None and succeeded is not None and succeeded < requested
-    )
+    counts = _Counts.of(summary, f"{path}: execution_summary")
     items = _items(run, model, benchmark, None, metric_name)
-    score = None if metric is None else percent(float(metric["score"]))
+    score = None if metric is None else percent(as_number(metric.get("score"), f"{path}: primary metric score"))
     return [
         ScoreRecord(
             dataset=names.from_evalscope(benchmark),
             native_name=benchmark,
             metric=metric_name,
             score=score,
-            n=_distinct(items, (metric or {}).get("num"), repeats),
-            errored=errored,
-            incomplete=incomplete,
-            requested=None if requested is None else _per_item(int(requested), repeats),
+            n=_distinct(items, None if metric is None else as_count(metric.get("num"), f"{path}: metric num"), repeats),
+            errored=counts.errored,
+            incomplete=bool(summary.get("incomplete")) or counts.incomplete,
+            requested=None if counts.requested is None else _per_item(counts.requested, repeats),
             items=items,
             problems=() if problem is None else (problem,),
             **common,
@@ -116,36 +131,57 @@ def _records(report: dict[str, Any], path: Path, config: dict[str, Any]) -> list
     ]
 
 
-def _subsets(metric: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for cat in metric.get("categories", []) for s in cat.get("subsets", []) if not s.get("is_aggregate")]
+class _Counts(NamedTuple):
+    """What `execution_summary` (or one of its subsets) says of the items: requested, errored, finished."""
+
+    requested: int | None
+    errored: int
+    incomplete: bool
+
+    @classmethod
+    def of(cls, summary: dict[str, Any], where: str) -> _Counts:
+        requested = as_count(summary.get("requested"), f"{where}.requested")
+        succeeded = as_count(summary.get("succeeded"), f"{where}.succeeded")
+        errored = as_count(summary.get("errored"), f"{where}.errored") or 0
+        return cls(requested, errored, requested is not None and succeeded is not None and succeeded < requested)
+
+
+def _subsets(metric: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    subsets = []
+    for i, category in enumerate(as_list(metric.get("categories"), f"{path}: categories")):
+        where = f"{path}: categories[{i}]"
+        for j, subset in enumerate(as_list(as_mapping(category, where).get("subsets"), f"{where}.subsets")):
+            subset = as_mapping(subset, f"{where}.subsets[{j}]")
+            if not subset.get("is_aggregate"):
+                subsets.append(subset)
+    return subsets
 
 
 def _subset_record(
     benchmark: str,
     subset: dict[str, Any],
-    metric: dict[str, Any],
     metric_name: str,
     summary: dict[str, Any],
-    run: Path,
+    path: Path,
     model: str,
     common: dict[str, Any],
 ) -> ScoreRecord:
-    name = str(subset["name"])
-    counts = (summary.get("subsets") or {}).get(name) or {}
-    requested = counts.get("requested")
-    succeeded = counts.get("succeeded")
-    incomplete = requested is not None and succeeded is not None and succeeded < requested
-    items = _items(run, model, benchmark, name, metric_name)
+    name = as_label(subset.get("name"), f"{path}: subset name")
+    if name is None:
+        raise ResultsError(f"{path}: a subset without a name")
+    where = f"{path}: execution_summary.subsets.{name}"
+    counts = _Counts.of(as_mapping(dig(summary, "subsets", name), where), where)
+    items = _items(path.parents[2], model, benchmark, name, metric_name)
     repeats = int(common["repeats"])
     return ScoreRecord(
         dataset=names.from_evalscope(benchmark, name),
         native_name=f"{benchmark}/{name}",
         metric=metric_name,
-        score=percent(float(subset["score"])),
-        n=_distinct(items, subset.get("num"), repeats),
-        errored=int(counts.get("errored") or 0),
-        incomplete=bool(incomplete),
-        requested=None if requested is None else _per_item(int(requested), repeats),
+        score=percent(as_number(subset.get("score"), f"{path}: subset {name} score")),
+        n=_distinct(items, as_count(subset.get("num"), f"{path}: subset {name} num"), repeats),
+        errored=counts.errored,
+        incomplete=counts.incomplete,
+        requested=None if counts.requested is None else _per_item(counts.requested, repeats),
         items=items,
         **common,
     )
@@ -155,10 +191,10 @@ def _per_item(count: int, repeats: int) -> int:
     return count // repeats if repeats > 1 and count % repeats == 0 else count
 
 
-def _distinct(items: tuple[ItemResult, ...] | None, num: Any, repeats: int) -> int | None:
+def _distinct(items: tuple[ItemResult, ...] | None, num: int | None, repeats: int) -> int | None:
     if items is not None:
         return len(items)
-    return None if num is None else _per_item(int(num), repeats)
+    return None if num is None else _per_item(num, repeats)
 
 
 def _items(run: Path, model: str, benchmark: str, subset: str | None, metric: str) -> tuple[ItemResult, ...] | None:
@@ -171,11 +207,12 @@ def _items(run: Path, model: str, benchmark: str, subset: str | None, metric: st
     pairs = []
     for file in files:
         file_subset = file.stem[len(benchmark) + 1 :]
-        for row in read_jsonl(file):
-            sample = row.get("sample_score") or {}
-            score = sample.get("score") or {}
-            value = (score.get("value") or {}).get(metric)
+        for where, row in read_jsonl(file):
+            sample = as_mapping(row.get("sample_score"), f"{where}: sample_score")
+            score = as_mapping(sample.get("score"), f"{where}: sample_score.score")
+            value = as_mapping(score.get("value"), f"{where}: sample_score.score.value").get(metric)
             sample_id = sample.get("group_id", sample.get("sample_id", row.get("index")))
             errored = score.get("status", "success") != "success"
-            pairs.append((f"{file_subset}/{sample_id}", float(value or 0.0), errored))
+            value = as_number(value or 0.0, f"{where}: score of {metric}")
+            pairs.append((f"{file_subset}/{sample_id}", value, errored))
     return average_items(pairs)

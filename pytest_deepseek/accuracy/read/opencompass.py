@@ -9,6 +9,7 @@ failed prints `-`. Item counts and per-item results come from `results/<model>/<
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .. import names
 from ..records import ItemResult, ScoreRecord
 from ..spec import MMLU
 from ..spec import OPENCOMPASS as BACKEND
-from .common import ResultsError, latest, read_json
+from .common import ResultsError, as_mapping, latest, read_json
 
 FAILED = "-"
 
@@ -63,8 +64,11 @@ def read(folder: Path) -> list[ScoreRecord]:
 
 
 def _parse_csv(path: Path) -> tuple[str, list[_Row]]:
-    with path.open(encoding="utf-8", newline="") as fh:
-        table = list(csv.reader(fh))
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            table = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
     if not table or table[0][:4] != ["dataset", "version", "metric", "mode"] or len(table[0]) < 5:
         raise ResultsError(f"{path}: not an OpenCompass summary (header {table[0] if table else 'missing'})")
     # One column per model; the gate evaluates one model, the first column.
@@ -92,6 +96,8 @@ def _record(row: _Row, run: Path, model: str, summary: Path) -> ScoreRecord:
     try:
         score = float(row.value)
     except ValueError:
+        score = math.nan
+    if not math.isfinite(score):
         problem = f"unreadable score {row.value!r}"
         return ScoreRecord(metric=row.metric, score=None, n=None, problems=(problem,), **common)
     items = _items(run, model, row.abbr, score)
@@ -112,7 +118,7 @@ def _items(run: Path, model: str, abbr: str, score: float) -> tuple[ItemResult, 
     path = run / "results" / model / f"{abbr}.json"
     if not path.is_file():
         return None
-    details = read_json(path).get("details")
+    details = as_mapping(read_json(path), str(path)).get("details")
     if isinstance(details, dict):
         entries = [(k, v) for k, v in details.items() if k != "type" and isinstance(v, dict)]
     elif isinstance(details, list):

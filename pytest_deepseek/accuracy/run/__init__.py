@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ...credentials import KeyLike
+from ...tls import SYSTEM, TlsPolicy
 from ..bundled import bundled_datasets_dir
 from ..generation import generation_settings
 from ..spec import EVALSCOPE, LM_EVAL, OPENCOMPASS
@@ -25,7 +27,7 @@ def run_backend(
     base_url: str,
     model: str,
     api: str = "chat",
-    api_key: str | None = None,
+    api_key: KeyLike = None,
     datasets: Sequence[str],
     data_dir: Path | None = None,
     work_dir: Path,
@@ -34,12 +36,15 @@ def run_backend(
     opencompass_python: str | None = None,
     limit: int | None = None,
     timeout_s: float | None = None,
+    tls: TlsPolicy = SYSTEM,
 ) -> Path:
     """Evaluate `datasets` on the endpoint with `backend`; returns the folder `read_results` reads.
 
     `data_dir` holds the datasets in the backend's layout (default: the bundled tiny sets);
     `generation` is the profile's `generation:` map. A backend that is not installed raises
     BackendMissing with the install command; a failed run raises BackendError naming its log.
+    `tls` reaches the backend's HTTP client (a backend that cannot skip verification refuses
+    `verify=False` with a BackendError). The key is never written to the backend's folder.
     """
     if backend not in RUNNERS:
         raise BackendError(f"unknown accuracy backend {backend!r}; known: {', '.join(RUNNERS)}")
@@ -60,6 +65,7 @@ def run_backend(
         opencompass_python=opencompass_python,
         limit=limit,
         timeout_s=timeout_s,
+        tls=tls,
     )
     request.work_dir.mkdir(parents=True, exist_ok=True)
     return RUNNERS[backend](request)

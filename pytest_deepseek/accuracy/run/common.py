@@ -1,4 +1,9 @@
-"""What every backend runner shares: errors, install hints, offline environment, the child process."""
+"""What every backend runner shares: errors, install hints, offline environment, the child process.
+
+The API key reaches a backend only through its child's environment, never a file in the results
+folder; whatever the backend itself writes there (logs that echo a server's error body) is scrubbed
+of the key when the child ends, and so is the log tail an error message quotes.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...credentials import KeyLike, redact, redact_bytes
+from ...tls import SYSTEM, TlsPolicy
 from ..generation import GenerationSettings
 from ..spec import EVALSCOPE, LM_EVAL, OPENCOMPASS
 
@@ -38,7 +45,7 @@ class RunRequest:
     base_url: str  # ends with /v1
     model: str
     api: str  # "chat" | "completions"
-    api_key: str | None
+    api_key: KeyLike = field(repr=False)
     datasets: tuple[str, ...]
     data_dir: Path
     work_dir: Path
@@ -47,6 +54,7 @@ class RunRequest:
     opencompass_python: str | None
     limit: int | None
     timeout_s: float | None = None
+    tls: TlsPolicy = SYSTEM
 
 
 def require_module(module: str, backend: str) -> None:
@@ -81,22 +89,44 @@ def offline_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run_child(cmd: Sequence[str], *, log_path: Path, env: Mapping[str, str], cwd: Path,
-              timeout_s: float | None, what: str) -> None:
-    """Run a backend process with its output in `log_path`; BackendError names the log on failure."""
+              timeout_s: float | None, what: str, secrets: Sequence[KeyLike] = ()) -> None:
+    """Run a backend process with its output in `log_path`; BackendError names the log on failure.
+
+    When it ends, however it ends, every file under `cwd` and `log_path` is scrubbed of `secrets`.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    with log_path.open("w", encoding="utf-8") as log:
-        try:
-            proc = subprocess.run(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
-                                  timeout=timeout_s, check=False)
-        except subprocess.TimeoutExpired:
-            raise BackendError(f"{what} did not finish within {timeout_s:.0f} s; log: {log_path}") from None
+    try:
+        with log_path.open("w", encoding="utf-8") as log:
+            try:
+                proc = subprocess.run(list(cmd), stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=cwd,
+                                      timeout=timeout_s, check=False)
+            except subprocess.TimeoutExpired:
+                raise BackendError(f"{what} did not finish within {timeout_s:.0f} s; log: {log_path}") from None
+    finally:
+        scrub_tree(cwd, secrets)
+        scrub_tree(log_path, secrets)
     if proc.returncode != 0:
-        tail = _tail(log_path)
+        tail = redact(_tail(log_path), secrets)
         raise BackendError(
             f"{what} exited with status {proc.returncode} after {time.monotonic() - started:.0f} s; "
             f"log: {log_path}\n{tail}"
         )
+
+
+def scrub_tree(path: Path, secrets: Sequence[KeyLike]) -> None:
+    """Replace every form of `secrets` by `***` in the file `path` or the files under it."""
+    if not any(secrets) or not path.exists():
+        return
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and not p.is_symlink()]
+    for file in files:
+        try:
+            data = file.read_bytes()
+            clean = redact_bytes(data, secrets)
+            if clean != data:
+                file.write_bytes(clean)
+        except OSError:
+            continue  # vanished meanwhile (a backend's temporary file)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -4,6 +4,9 @@ It runs in a child interpreter (`python -m pytest_deepseek.accuracy.run.evalscop
 evalscope reconfigures logging process-wide, and a child can be timed out and killed. Data come
 from local paths only (`dataset_args[<benchmark>]['local_path']`). `ignore_errors=True` keeps one
 failed request from aborting every dataset; the reader then reports `errored`, and the gate errors.
+The API key reaches the child in its environment only. A CA bundle reaches evalscope's OpenAI client
+as `SSL_CERT_FILE`; it has no setting that turns verification off, so `--deepseek-insecure` is
+refused for an HTTPS endpoint.
 """
 
 from __future__ import annotations
@@ -15,8 +18,14 @@ from typing import Any
 
 from .. import names
 from ..reasoning import EVALSCOPE_FILTERS
+from ...credentials import reveal
 from ..spec import EVALSCOPE
 from .common import BackendError, RunRequest, api_base, fresh_dir, offline_env, require_module, run_child
+from .evalscope_child import KEY_VARIABLE
+
+INSECURE_REFUSED = ("the evalscope backend cannot skip certificate verification (its OpenAI client has no "
+                    "such setting): give the server's CA with --deepseek-ca-bundle instead, or use the "
+                    "lm-eval or OpenCompass backend with --deepseek-insecure")
 
 
 def task_config(req: RunRequest, out_dir: Path) -> dict[str, Any]:
@@ -48,7 +57,6 @@ def task_config(req: RunRequest, out_dir: Path) -> dict[str, Any]:
     return {
         "model": req.model,
         "api_url": api_base(req.base_url),
-        "api_key": req.api_key or "EMPTY",
         "eval_type": "openai_api",
         "datasets": order,
         "dataset_args": dataset_args,
@@ -64,6 +72,8 @@ def task_config(req: RunRequest, out_dir: Path) -> dict[str, Any]:
 
 def run(req: RunRequest) -> Path:
     """Evaluate `req.datasets` with evalscope; returns its work dir (the results folder)."""
+    if not req.tls.verify and req.base_url.lower().startswith("https:"):  # plain HTTP has nothing to verify
+        raise BackendError(INSECURE_REFUSED)
     require_module("evalscope", EVALSCOPE)
     out_dir = fresh_dir(req.work_dir, EVALSCOPE)
     spec = out_dir / "pytest_deepseek_task.json"
@@ -71,9 +81,16 @@ def run(req: RunRequest) -> Path:
     run_child(
         [sys.executable, "-m", "pytest_deepseek.accuracy.run.evalscope_child", str(spec)],
         log_path=out_dir / "pytest_deepseek_evalscope.log",
-        env=offline_env(),
+        env=offline_env(child_env(req)),
         cwd=out_dir,
         timeout_s=req.timeout_s,
         what=EVALSCOPE,
+        secrets=[req.api_key],
     )
     return out_dir
+
+
+def child_env(req: RunRequest) -> dict[str, str]:
+    """The key and the CA bundle, as the child and evalscope's OpenAI client read them."""
+    key = reveal(req.api_key)
+    return {**req.tls.child_env(), **({KEY_VARIABLE: key} if key else {})}

@@ -5,7 +5,9 @@
 offline. Both get `think_end_token='</think>'`. For the gate's datasets the runner writes a task
 YAML (`dataset_path: json`, `data_files` = `<data_dir>/<dataset>.jsonl`) scored the way the answer
 is asked for; any other name is passed to lm-eval as a task name, with `<data_dir>` on the include
-path so task files kept there are found.
+path so task files kept there are found. The key goes in `$OPENAI_API_KEY`; a CA bundle in
+`$REQUESTS_CA_BUNDLE` / `$SSL_CERT_FILE` (requests and aiohttp); `--deepseek-insecure` becomes
+`verify_certificate=False`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ...credentials import reveal
 from .. import names
 from ..reasoning import LM_EVAL_MODEL_ARGS, LM_EVAL_SKIP_THINKING
 from ..spec import CLUEWSC_DEV, CLUEWSC_TEST, LM_EVAL, MATH_500, MMLU
@@ -75,6 +78,8 @@ def model_args(req: RunRequest) -> tuple[str, str]:
         args["max_retries"] = gen.retries + 1
     if gen.timeout_s is not None:
         args["timeout"] = int(gen.timeout_s)
+    if not req.tls.verify:
+        args["verify_certificate"] = False
     if req.api == "chat":
         args["base_url"] = f"{base}/chat/completions"
         name = "local-chat-completions"
@@ -122,7 +127,13 @@ def run(req: RunRequest) -> Path:
             (tasks_dir / f"{spec['task']}.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False),
                                                             encoding="utf-8")
         tasks.append(names.to_lm_eval(dataset))
-    extra = {"OPENAI_API_KEY": req.api_key} if req.api_key else {}
     run_child(command(req, tasks_dir, out_dir, tasks), log_path=out_dir / "pytest_deepseek_lm_eval.log",
-              env=offline_env(extra), cwd=out_dir, timeout_s=req.timeout_s, what=LM_EVAL)
+              env=offline_env(child_env(req)), cwd=out_dir, timeout_s=req.timeout_s, what=LM_EVAL,
+              secrets=[req.api_key])
     return out_dir
+
+
+def child_env(req: RunRequest) -> dict[str, str]:
+    """The key and the CA bundle, where lm-eval's API models read them."""
+    key = reveal(req.api_key)
+    return {**req.tls.child_env(), **({"OPENAI_API_KEY": key} if key else {})}

@@ -9,6 +9,9 @@ datasets are read from `COMPASS_DATA_CACHE` (the data dir). Dataset definitions 
 FewCLUE_cluewsc_gen, MATH-500 (0-shot CoT) and MMLU (simple-evals prompt) configs, so their
 version hashes match stock runs. A request that fails after its retries aborts its inference task:
 that set and the sets after it in the task print `-` in the summary (an error at the gate).
+The config (kept in the results) names no key: `key='ENV'` reads `$OPENAI_API_KEY` of the child.
+A CA bundle reaches its httpx client as `$SSL_CERT_FILE`; `--deepseek-insecure` becomes
+`http_client_cfg=dict(verify=False)`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from ...credentials import reveal
 from ...tokenizers import TokenizerError, embedded_tokenizer_dir
 from .. import names
 from ..reasoning import OPENCOMPASS_POSTPROCESSOR
@@ -174,6 +178,7 @@ def config_text(req: RunRequest) -> str:
     max_out = gen.max_tokens or 4096
     extra_body = "" if gen.top_p is None else f"\n        extra_body=dict(top_p={gen.top_p!r}),"
     temperature = "" if gen.temperature is None else f"\n        temperature={gen.temperature!r},"
+    insecure = "" if req.tls.verify else "\n        http_client_cfg=dict(verify=False),"
     # OpenAISDK's `retry` counts attempts: retry=0 would never send the request.
     model = f"""\
 models = [
@@ -181,7 +186,7 @@ models = [
         abbr={model_abbr(req.model)!r},
         type=OpenAISDK,
         path={req.model!r},
-        key={req.api_key or 'EMPTY'!r},
+        key={'ENV' if reveal(req.api_key) else 'EMPTY'!r},
         openai_api_base={api_base(req.base_url)!r},
         tokenizer_path={str(tokenizer)!r},
         meta_template=api_meta_template,
@@ -189,7 +194,7 @@ models = [
         batch_size={gen.concurrency},
         retry={gen.retries + 1 if gen.retries is not None else 2},
         max_out_len={max_out},
-        max_seq_len={max_out + 8192},{temperature}{extra_body}
+        max_seq_len={max_out + 8192},{temperature}{extra_body}{insecure}
         pred_postprocessor=dict(type={OPENCOMPASS_POSTPROCESSOR}),
     ),
 ]
@@ -226,9 +231,19 @@ def run(req: RunRequest) -> Path:
     run_child(
         [*prefix, str(config), "-w", str(out_dir), "--dump-eval-details"],
         log_path=out_dir / "pytest_deepseek_opencompass.log",
-        env=offline_env({"COMPASS_DATA_CACHE": str(req.data_dir.resolve())}),
+        env=offline_env({"COMPASS_DATA_CACHE": str(req.data_dir.resolve()), **child_env(req)}),
         cwd=out_dir,
         timeout_s=req.timeout_s,
         what="OpenCompass",
+        secrets=[req.api_key],
     )
     return out_dir
+
+
+def child_env(req: RunRequest) -> dict[str, str]:
+    """The key (`key='ENV'` reads `$OPENAI_API_KEY`) and the CA bundle, for OpenCompass's child."""
+    key = reveal(req.api_key)
+    if key and "," in key:  # OpenCompass splits $OPENAI_API_KEY on commas (several keys in turn)
+        raise BackendError("the API key contains a comma, which OpenCompass reads as a list of keys; "
+                           "use the evalscope or lm-eval backend")
+    return {**req.tls.child_env(), **({"OPENAI_API_KEY": key} if key else {})}

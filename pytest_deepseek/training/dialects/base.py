@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+import math
+from typing import Any, ClassVar
 
 from ..normalise import StampParser
 from ..records import Event, Record
@@ -61,3 +63,36 @@ class Parser:
         """Append a record, the line's rank winning over the file's."""
         self.records.append(Record(iteration, metrics, self.file_rank if rank is None else rank,
                                    time, self.file, lineno, line, epoch))
+
+
+def parse_json(text: str) -> Any:
+    """`json.loads`; nesting too deep for Python is a ValueError like any other unreadable JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def json_number(value: Any) -> float | None:
+    """A JSON metric value as a float (an integer too large for a float is infinite); None if not a number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+# Step numbers have at most 18 digits (the text dialects' patterns match no more): beyond, an int is
+# no step, and the float arithmetic on steps downstream would overflow.
+MAX_STEP = 10**18
+
+
+def json_step(value: Any) -> int | None:
+    """A JSON step, iteration or rank: a whole number (``5`` or ``5.0``) below ``MAX_STEP`` in size;
+    None for NaN, ``5.5``, text, booleans."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if abs(value) < MAX_STEP else None

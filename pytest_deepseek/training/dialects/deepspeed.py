@@ -17,11 +17,14 @@ from ..records import Record
 from .base import Parser
 
 NAME = "deepspeed"
-_RANK = re.compile(r"\[Rank (\d+)\]")
-_STEP = re.compile(r"\bstep=(\d+), skipped=(\d+), lr=\[([^\]]*)\]")
-_THROUGHPUT = re.compile(r"global_step=(\d+),\s*(.*)$")
-_TPAIR = re.compile(r"(\w+)=([-+\d.eE]+|nan|inf)\s*(GB)?")
+_RANK = re.compile(r"\[Rank (\d{1,9})\]")
+_STEP = re.compile(r"\bstep=(\d{1,18}), skipped=(\d+), lr=\[([^\]]*)\]")
+_THROUGHPUT = re.compile(r"global_step=(\d{1,18}),\s*(.*)$")
+# (?<!\w): a search restarting inside a long word fails at once (linear, not quadratic, time)
+_TPAIR = re.compile(r"(?<!\w)(\w+)=([-+\d.eE]+|nan|inf)\s*(GB)?")
 _TIMER = re.compile(r"time \(ms\) \| (fwd: .*)$")
+_THROUGHPUT_NAMES = {"CurrSamplesPerSec": "samples_per_sec", "RunningAvgSamplesPerSec": "running_avg_samples_per_sec",
+                     "MemAllocated": "mem_allocated_gb", "MaxMemAllocated": "max_mem_allocated_gb"}
 
 
 def sniff(lines: Sequence[str]) -> bool:
@@ -106,12 +109,13 @@ class DeepspeedParser(Parser):
             m = _THROUGHPUT.search(text)
             if not m:
                 return False
+            try:
+                values = {_THROUGHPUT_NAMES.get(key, key): parse_number(val)
+                          for key, val, _gb in _TPAIR.findall(m.group(2))}
+            except ValueError:
+                self.bad(lineno, text, "unreadable throughput value")
+                return False
             rec = self._record(int(m.group(1)), self._rank(text, rank), lineno, text[m.start():])
-            for key, val, _gb in _TPAIR.findall(m.group(2)):
-                name = {"CurrSamplesPerSec": "samples_per_sec",
-                        "RunningAvgSamplesPerSec": "running_avg_samples_per_sec",
-                        "MemAllocated": "mem_allocated_gb",
-                        "MaxMemAllocated": "max_mem_allocated_gb"}.get(key, key)
-                rec.metrics[name] = parse_number(val)
+            rec.metrics.update(values)
             return True
         return False

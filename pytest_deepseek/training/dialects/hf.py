@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Sequence
 
 from ..normalise import parse_number
 from ..records import Record
-from .base import Parser
+from .base import Parser, json_number, json_step, parse_json
 
 NAME = "hf"
 _PAIR = re.compile(r"'(\w+)':\s*(?:'([^']*)'|([^,}\s]+))")
@@ -85,7 +85,7 @@ class HfParser(Parser):
 
     def _jsonl(self, s: str, rank: int | None, lineno: int) -> bool:
         try:
-            d = json.loads(s)
+            d = parse_json(s)
         except ValueError:
             self.bad(lineno, s, "unreadable JSON")
             return False
@@ -94,22 +94,27 @@ class HfParser(Parser):
     def _entry(self, d: Any, rank: int | None, lineno: int, line: str) -> bool:
         if not isinstance(d, dict) or "loss" not in d:
             return False
-        step = d.get("step", d.get("current_steps"))
-        if not isinstance(step, (int, float)):
+        raw_step = d.get("step", d.get("current_steps"))
+        if json_number(raw_step) is None:
+            return False
+        step = json_step(raw_step)
+        if step is None:
+            self.bad(lineno, line, "step is not a whole number below 10^18")
             return False
         metrics: dict[str, float] = {}
         for k, v in d.items():
-            if k in _SKIP or isinstance(v, bool):
+            if k in _SKIP:
                 continue
-            if isinstance(v, (int, float)):
-                metrics[k] = float(v)
+            number = json_number(v)
+            if number is not None:
+                metrics[k] = number
             elif k == "elapsed_time" and isinstance(v, str):
                 try:
                     metrics["elapsed_s"] = _hms(v)
                 except ValueError:
                     pass
         self._finish_metrics(metrics)
-        self.emit(int(step), metrics, rank, lineno, line)
+        self.emit(step, metrics, rank, lineno, line)
         return True
 
     @staticmethod
@@ -122,7 +127,7 @@ class HfParser(Parser):
         if not head.startswith("{") or '"log_history"' not in text[:200_000]:
             return False
         try:
-            state = json.loads(text)
+            state = parse_json(text)
         except ValueError:
             self.bad(1, head[:200], "unreadable trainer_state.json")
             return True
@@ -132,8 +137,9 @@ class HfParser(Parser):
             return True
         for i, entry in enumerate(history):
             self._entry(entry, None, i + 1, json.dumps(entry, sort_keys=True))
-        if isinstance(state.get("train_batch_size"), (int, float)):
-            self.info["train_batch_size"] = float(state["train_batch_size"])
+        batch = json_number(state.get("train_batch_size"))
+        if batch is not None:
+            self.info["train_batch_size"] = batch
         return True
 
     @staticmethod

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar, Sequence
 
-from .base import Parser
+from .base import Parser, json_number, json_step, parse_json
 
 NAME = "jsonl"
 STEP_KEYS = ("step", "iteration", "iter", "global_step", "_step", "current_steps")
@@ -20,7 +19,7 @@ def sniff(lines: Sequence[str]) -> bool:
         if not s.startswith("{"):
             continue
         try:
-            d = json.loads(s)
+            d = parse_json(s)
         except ValueError:
             continue
         return isinstance(d, dict) and any(k in d for k in STEP_KEYS)
@@ -39,18 +38,22 @@ class JsonlParser(Parser):
                 self.bad(lineno, s, "not a JSON object")
             return False
         try:
-            d = json.loads(s)
+            d = parse_json(s)
         except ValueError:
             self.bad(lineno, s, "unreadable JSON")
             return False
         if not isinstance(d, dict):
             self.bad(lineno, s, "not a JSON object")
             return False
-        step = next((d[k] for k in STEP_KEYS if isinstance(d.get(k), (int, float))), None)
-        if step is None:
+        key = next((k for k in STEP_KEYS if json_number(d.get(k)) is not None), None)
+        if key is None:
             return False
-        metrics = {k: float(v) for k, v in d.items()
-                   if k not in STEP_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
-        r = d.get("rank")
-        self.emit(int(step), metrics, int(r) if isinstance(r, int) else rank, lineno, s)
+        step = json_step(d[key])
+        if step is None:
+            self.bad(lineno, s, f"{key} is not a whole number below 10^18")
+            return False
+        metrics = {k: v for k, v in ((k, json_number(v)) for k, v in d.items() if k not in STEP_KEYS)
+                   if v is not None}
+        r = json_step(d.get("rank"))
+        self.emit(step, metrics, rank if r is None else r, lineno, s)
         return True

@@ -13,7 +13,7 @@ from ..normalise import parse_number
 from .base import Parser
 
 NAME = "megatron"
-_RECORD = re.compile(r"\biteration\s+(\d+)\s*/\s*(\d+)\s*\|(.*)$")
+_RECORD = re.compile(r"\biteration\s+(\d{1,18})\s*/\s*(\d{1,18})\s*\|(.*)$")
 _ALIASES = {
     "lm_loss": "loss",
     "elapsed_time_per_iteration_ms": "elapsed_time_per_iteration_ms",

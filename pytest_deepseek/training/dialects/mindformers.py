@@ -19,11 +19,12 @@ from .base import Parser
 
 NAME = "mindformers"
 _NUM = r"\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?|[-+]?nan|[-+]?inf)\s*"
-_HEAD = re.compile(r"\{\s*Epoch:\[\s*(\d+)/\s*(\d+)\],\s*step:\[\s*(\d+)/\s*(\d+)\],(.*)$")
+_HEAD = re.compile(r"\{\s*Epoch:\[\s*(\d{1,18})/\s*(\d{1,18})\],\s*step:\[\s*(\d{1,18})/\s*(\d{1,18})\],(.*)$")
 _LOSS_PAIR = re.compile(r"loss:\s*\[" + _NUM + r"/" + _NUM + r"\]")
 _LOSS_ONE = re.compile(r"loss:" + _NUM + r"(?:,|$)")
 _FIELD = re.compile(r"(per_step_time|time|lr|loss_scale|global_norm|overflow cond):\s*\[?\s*([^,\]\s]+)")
-_SAMPLES = re.compile(r"([-+]?[\d.]+(?:[eE][-+]?\d+)?|nan|inf)\s*samples/s/p")
+# (?<![\d.]): a search restarting inside a long run of digits fails at once (linear, not quadratic, time)
+_SAMPLES = re.compile(r"([-+]?(?<![\d.])[\d.]+(?:[eE][-+]?\d+)?|nan|inf)\s*samples/s/p")
 _INFO = re.compile(r"\b(device_num|seq_length|global_batch_size|micro_batch_num|data_parallel"
                    r"|model_parallel|pipeline_stage|batch_size)['\"]?\s*[:=]\s*(\d+)")
 _INFO_KEYS = ("device_num", "seq_length", "global_batch_size", "micro_batch_num", "data_parallel",

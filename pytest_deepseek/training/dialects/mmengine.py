@@ -7,18 +7,19 @@
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from itertools import repeat
-from typing import Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Iterable, Sequence
 
 from ..normalise import parse_number
 from ..records import Record
-from .base import Parser
+from .base import Parser, json_number, json_step, parse_json
 
 NAME = "mmengine"
-_RECORD = re.compile(r"(Iter|Epoch)\(train\)\s*(?:\[\s*(\d+)\])?\s*\[\s*(\d+)/\s*(\d+)\]\s+(.*)$")
-_PAIR = re.compile(r"(\w+): (\S+)")
+_RECORD = re.compile(r"(Iter|Epoch)\(train\)\s*(?:\[\s*(\d{1,18})\])?\s*\[\s*(\d{1,18})/\s*(\d{1,18})\]\s+(.*)$")
+# (?<!\w): a search restarting inside a long word fails at once (linear, not quadratic, time)
+_PAIR = re.compile(r"(?<!\w)(\w+): (\S+)")
 _SKIP = frozenset(("eta",))
 _JSON_KEYS = ("iter", "step", "epoch")
 
@@ -96,7 +97,7 @@ class MmengineParser(Parser):
             i = line.find("Iter(train) [")
             if i >= 0 and layout is not None:
                 toks = line[i + 13:].split()
-                if toks[1:p2:2] == pre:
+                if toks and toks[1:p2:2] == pre:
                     if q2:
                         if toks[-q2::2] == post:
                             heads.append(toks[0])
@@ -136,7 +137,11 @@ class MmengineParser(Parser):
                 self.feed(line, rank, lineno)
             return
         n = layout.width
-        dicts = map(layout.build, *(floats[k::n] for k in range(n)))
+        dicts: Iterable[dict[str, float]]
+        if n:
+            dicts = map(layout.build, *(floats[k::n] for k in range(n)))
+        else:  # Iter(train) lines without a single `key: value`
+            dicts = (layout.build() for _ in its)
         rec_rank = self.file_rank if rank is None else rank
         linenos = [w[0] for w in where]
         texts = [w[1] for w in where]
@@ -179,7 +184,7 @@ class MmengineParser(Parser):
 
     def _feed_json(self, text: str, rank: int | None, lineno: int) -> bool:
         try:
-            d = json.loads(text)
+            d = parse_json(text)
         except ValueError:
             self.bad(lineno, text, "unreadable JSON")
             return False
@@ -188,11 +193,15 @@ class MmengineParser(Parser):
             return False
         if "iter" not in d:
             return False  # a validation record
-        metrics = {k: float(v) for k, v in d.items()
-                   if k not in _JSON_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        iteration = json_step(d["iter"])
+        if iteration is None:
+            self.bad(lineno, text, "iter is not a whole number below 10^18")
+            return False
+        metrics = {k: v for k, v in ((k, json_number(v)) for k, v in d.items() if k not in _JSON_KEYS)
+                   if v is not None}
         if "time" in metrics:
             metrics["step_time_s"] = metrics["time"]
-        epoch = d.get("epoch")
-        self.emit(int(d["iter"]), metrics, rank, lineno, text, None,
-                  int(epoch) if isinstance(epoch, (int, float)) else None)
+        epoch = json_number(d.get("epoch"))
+        self.emit(iteration, metrics, rank, lineno, text, None,
+                  int(epoch) if epoch is not None and math.isfinite(epoch) else None)
         return True

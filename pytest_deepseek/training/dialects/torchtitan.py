@@ -12,8 +12,9 @@ from ..normalise import parse_number
 from .base import Parser
 
 NAME = "torchtitan"
-_RECORD = re.compile(r"\bstep:\s*(\d+)\s+(.*\bloss:.*)$")
-_PAIR = re.compile(r"(\w+):\s+(\S+)")
+_RECORD = re.compile(r"\bstep:\s*(\d{1,18})\s+(.*\bloss:.*)$")
+# (?<!\w): a search restarting inside a long word fails at once (linear, not quadratic, time)
+_PAIR = re.compile(r"(?<!\w)(\w+):\s+(\S+)")
 _MEMORY = re.compile(r"([\d.]+)\s*GiB(?:\(([\d.]+)%\))?")
 
 

@@ -1,0 +1,1 @@
+"""Fuzz suites: the parsers of streams, thresholds, training logs and result folders never crash."""
