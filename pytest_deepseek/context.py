@@ -7,10 +7,10 @@ the fixtures build the context, so the gates never touch pytest.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .locks import exclusive
 
@@ -28,7 +28,9 @@ class GateContext:
     """The session's settings, endpoint and results folder, as one gate test sees them.
 
     `tokenizer` loads the run's tokenizer on first call (it may raise `TokenizerError`);
-    `thresholds_dir` is where relative paths of the thresholds file are taken from.
+    `thresholds_dir` is where relative paths of the thresholds file are taken from; `fingerprint` is
+    the session's part of the result's fingerprint (written beside the case, so that a result
+    rebuilt from the results folder carries it too).
     """
 
     settings: "Settings"
@@ -38,6 +40,7 @@ class GateContext:
     tokenizer: Callable[[], "TextTokenizer"]
     thresholds_dir: Path | None = None
     progress: ProgressFn | None = None
+    fingerprint: Mapping[str, Any] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def measuring(self, endpoint: "EndpointInfo") -> Iterator[None]:

@@ -4,8 +4,7 @@ fixture (parametrized by the plugin) and a run fixture (`<kind>_run(case) -> Gat
 from __future__ import annotations
 
 import functools
-from dataclasses import replace
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from .context import GateContext, ProgressFn
 from .gates import GATES, Gate
 from .report.collect import RESULT_KEY
+from .report.entries import with_session_fingerprint
 from .session import RunState
 from .thresholds import Profile
 from .tokenizers import TextTokenizer, TokenizerError, load_tokenizer
@@ -103,14 +103,15 @@ def _progress_writer(config: pytest.Config) -> ProgressFn:
     return emit
 
 
-def gate_context(request: pytest.FixtureRequest) -> GateContext:
-    """What a gate needs from this session to run the requesting test's case."""
+def gate_context(request: pytest.FixtureRequest, fingerprint: Mapping[str, Any] | None = None) -> GateContext:
+    """What a gate needs from this session to run the requesting test's case (`fingerprint`: the
+    session's part of the result's fingerprint)."""
     state = run_state(request.config)
     thresholds = state.settings.thresholds
     return GateContext(
         settings=state.settings, folder=state.folder, endpoint=state.endpoint, nodeid=request.node.nodeid,
         tokenizer=_tokenizer_loader(state), thresholds_dir=thresholds.parent if thresholds is not None else None,
-        progress=_progress_writer(request.config),
+        progress=_progress_writer(request.config), fingerprint=dict(fingerprint or {}),
     )
 
 
@@ -135,9 +136,9 @@ def _run_fixture(gate: Gate) -> Any:
         module = gate.module()
 
         def run_case(case: Any) -> GateResult:
-            result: GateResult = module.run(case, gate_context(request))
             session_part = run_state(request.config).fingerprint(case.profile)
-            result = replace(result, fingerprint={**session_part, **result.fingerprint})
+            result: GateResult = module.run(case, gate_context(request, session_part))
+            result = with_session_fingerprint(result, session_part)
             record_result(request.node, result)
             return result
 

@@ -17,11 +17,11 @@ import pytest
 
 from .endpoint import EndpointInfo, EndpointSetupError, open_endpoint
 from .gates import GATES, GATES_BY_KIND, Gate
-from .report.collect import RESULT_ATTR, RESULT_KEY, ResultCollector
+from .report.collect import CARRIED_ATTR, RESULT_ATTR, RESULT_KEY, ResultCollector
 from .report.store import new_run_id
 from .session import RunState, now_iso
 from .tokenizers import EMBEDDED_NAME
-from .settings import OPTIONS, SettingsError, resolve
+from .settings import OPTIONS, Settings, SettingsError, resolve
 from .thresholds import Profile, ThresholdsError
 
 pytest_plugins = ("pytest_deepseek.fixtures",)
@@ -66,9 +66,12 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "deepseek_run_id" in workerinput:
         state = RunState(settings=settings, run_id=workerinput["deepseek_run_id"],
-                         started=workerinput["deepseek_started"], is_worker=True)
+                         started=workerinput["deepseek_started"], is_worker=True,
+                         carried=workerinput.get("deepseek_carried") or {})
         if workerinput.get("deepseek_endpoint"):
             state.endpoint = EndpointInfo.from_json(workerinput["deepseek_endpoint"])
+    elif settings.resume is not None:
+        state = _resumed_state(settings.resume, settings)
     else:
         state = RunState(settings=settings, run_id=new_run_id(), started=now_iso())
     config.stash[STATE_KEY] = state
@@ -79,6 +82,16 @@ def pytest_configure(config: pytest.Config) -> None:
         _open_endpoint(config, state)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "deepseek-xdist")
+
+
+def _resumed_state(run_dir: Path, settings: Settings) -> RunState:
+    """The state of a session continuing the run in `run_dir`: its id, its finished tests."""
+    from .report.resume import finished_tests, ready_to_append
+
+    finished = finished_tests(run_dir)
+    ready_to_append(run_dir)
+    return RunState(settings=settings, run_id=run_dir.name, started=finished.started or now_iso(),
+                    resumed=now_iso(), carried=dict(finished.entries))
 
 
 def _check_gate_inputs(state: RunState) -> None:
@@ -127,6 +140,7 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["deepseek_run_id"] = self.state.run_id
         node.workerinput["deepseek_started"] = self.state.started
+        node.workerinput["deepseek_carried"] = self.state.carried
         if self.state.endpoint is not None:
             node.workerinput["deepseek_endpoint"] = self.state.endpoint.to_json()
 
@@ -145,6 +159,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"deepseek: profile {profiles}; tokenizer {state.tokenizer_spec() or EMBEDDED_NAME}; "
         f"results {state.settings.results_dir / state.run_id}"
     )
+    if state.resumed:
+        lines.append(f"deepseek: continuing run {state.run_id}: {len(state.carried)} finished test(s) carry "
+                     "their results over")
     return lines
 
 
@@ -245,6 +262,26 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             "deselect them with -m / -k")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """In a continued run (--deepseek-resume), a test whose result the run already holds is not run
+    again: its result carries over, and it passes or fails as it did."""
+    state = pyfuncitem.config.stash.get(STATE_KEY, None)
+    entry = state.carried.get(pyfuncitem.nodeid) if state is not None else None
+    if entry is None:
+        return None
+    from .fixtures import record_result
+    from .report.entries import CollectedResult
+
+    result = CollectedResult.from_json(entry).result
+    record_result(pyfuncitem, result)
+    pyfuncitem._deepseek_carried = True  # type: ignore[attr-defined]
+    if not result.passed:
+        pytest.fail(f"{result.failure_text()}\n  (carried over: this result was decided before the run was "
+                    "continued)", pytrace=False)
+    return True
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
@@ -253,4 +290,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if result is not None and report.when in ("call", "setup") and not getattr(item, "_deepseek_reported", False):
         if report.when == "call" or report.failed:
             setattr(report, RESULT_ATTR, result.to_json())  # plain JSON survives xdist's report serialisation
+            if getattr(item, "_deepseek_carried", False):
+                setattr(report, CARRIED_ATTR, True)
             item._deepseek_reported = True  # type: ignore[attr-defined]

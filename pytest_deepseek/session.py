@@ -34,6 +34,8 @@ class RunState:
     started: str
     is_worker: bool = False
     endpoint: EndpointInfo | None = None
+    resumed: str | None = None  # when this session continued the run (--deepseek-resume)
+    carried: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> summary entry, finished before
     _thresholds: Thresholds | None = field(default=None, repr=False)
     _thresholds_read: bool = field(default=False, repr=False)
     _folder: RunFolder | None = field(default=None, repr=False)
@@ -148,6 +150,7 @@ class RunState:
             "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
             "overrides": self.settings.overrides(),
             "results_dir": str(self.settings.results_dir / self.run_id),
+            **({"resumed": self.resumed} if self.resumed else {}),
         }
 
 

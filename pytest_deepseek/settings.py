@@ -81,6 +81,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
                metavar="N"),
     OptionSpec("results_dir", "Folder for run results (default: deepseek-results).",
                default="deepseek-results", metavar="DIR"),
+    OptionSpec("resume", "Continue the run in RUN_DIR (a killed or interrupted one): tests whose results "
+               "its summary.json holds carry them over instead of running again; the others run and "
+               "add to the same records and summary.", ini=False, metavar="RUN_DIR"),
     OptionSpec("input_len", "Ad-hoc grid: input lengths, comma separated.", kind="intlist",
                ini=False, metavar="N[,N...]"),
     OptionSpec("output_len", "Ad-hoc grid: output lengths, comma separated.", kind="intlist",
@@ -205,6 +208,7 @@ class Settings:
     nodes: int | None = None
     devices_per_node: int | None = None
     results_dir: Path = Path("deepseek-results")
+    resume: Path | None = None  # the run folder to continue (results_dir is then its parent)
     input_len: tuple[int, ...] = ()
     output_len: tuple[int, ...] = ()
     concurrency: tuple[int, ...] = ()
@@ -255,7 +259,7 @@ class Settings:
         log or command, evaluation results, an ad-hoc grid): only then is the thresholds file read
         before collection. Without one, a project that merely has the plugin installed is left alone."""
         return bool(self.endpoint or self.profile or self.thresholds_explicit or self.training_log
-                    or self.train_cmd or self.eval_results or self.adhoc_grid)
+                    or self.train_cmd or self.eval_results or self.adhoc_grid or self.resume)
 
     @property
     def adhoc_grid(self) -> bool:
@@ -304,7 +308,7 @@ def resolve(
         raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:
         values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
-    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle"):
+    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle", "resume"):
         if name in values:
             path = Path(values[name]).expanduser()
             outside = sources.get(name) in ("option", "env")
@@ -317,7 +321,20 @@ def resolve(
         values["thresholds"] = rootdir / "thresholds.yaml"
     values["api_key"] = _api_key(values, sources)
     _check_tls(values)
+    if "resume" in values:
+        values["resume"] = _run_to_resume(values["resume"])
+        values["results_dir"] = values["resume"].parent
     return Settings(**values)
+
+
+def _run_to_resume(path: Path) -> Path:
+    """The run folder --deepseek-resume names (a results folder means its `latest` run)."""
+    from .report.rebuild import RunDirError, find_run_dir
+
+    try:
+        return find_run_dir(path)
+    except RunDirError as exc:
+        raise SettingsError(f"--deepseek-resume: {exc}") from None
 
 
 def _raw_value(spec: OptionSpec, get_option: Callable[[str], Any], get_ini: Callable[[str], Any],

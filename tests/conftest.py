@@ -18,6 +18,7 @@ REQUIRED_BACKEND_MODULES = ("evalscope", "lm_eval")
 PROJECT_MARKERS = (
     "real_engine: needs a real inference server started by the test (slow; deselect with -m 'not real_engine')",
     "eval_backend: runs a real evaluation backend (evalscope, lm-eval, OpenCompass)",
+    "soak: holds the client at steady load for a minute (deselect with -m 'not soak')",
 )
 
 

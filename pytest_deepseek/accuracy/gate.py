@@ -10,12 +10,15 @@ throughput measurement overlaps it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..paths import resolve_path
+from ..report.journal import (CASES_FILE, Incomplete, JsonLines, OnDisk, Replayed, json_line, latest_per_test,
+                              read_json_object)
 from ..report.once import once_per_run
 from ..report.store import safe_name
 from ..verdict import Check, GateResult
@@ -66,9 +69,53 @@ def needs_endpoint(profile: "Profile", settings: "Settings") -> bool:
 
 
 def run(case: AccuracyCase, ctx: "GateContext") -> GateResult:
-    """Judge one dataset, evaluating its profile first if no test of this run has yet."""
+    """Judge one dataset, evaluating its profile first if no test of this run has yet.
+
+    The case is noted in `accuracy/cases.jsonl` first, so that the result can be judged again from
+    the results folder alone (`on_disk`).
+    """
+    line = case_line(case, ctx.nodeid, ctx.fingerprint, ctx.thresholds_dir)
+    ctx.folder.append_lines(ctx.folder.path / "accuracy" / CASES_FILE, [json_line(line)])
     evaluation = evaluate_once(case.profile, ctx)
     return judge_dataset(case, evaluation, base_dir=ctx.thresholds_dir)
+
+
+def evaluation_stem(profile: "Profile") -> str:
+    """The name of the profile's once-per-run evaluation file (`accuracy/<stem>.json`)."""
+    return safe_name(profile.name)
+
+
+def case_line(case: AccuracyCase, nodeid: str, fingerprint: Mapping[str, Any],
+              base_dir: Path | None) -> dict[str, Any]:
+    """The case as `accuracy/cases.jsonl` keeps it: the test, the profile's name and confidence, the
+    section and dataset entry, where relative paths are taken from, and its evaluation."""
+    return {"nodeid": nodeid, "profile": case.profile.name, "confidence": case.profile.confidence,
+            "section": dict(case.section), "dataset": dict(case.dataset),
+            "base_dir": str(base_dir) if base_dir is not None else None,
+            "evaluation": evaluation_stem(case.profile), "fingerprint": dict(fingerprint), "at": time.time()}
+
+
+def on_disk(run_dir: Path) -> OnDisk:
+    """The results of a run's accuracy tests, judged again from `accuracy/cases.jsonl` and the
+    evaluations (a test whose evaluation never finished is incomplete)."""
+    from ..thresholds import Profile
+
+    accuracy_dir = run_dir / "accuracy"
+    lines = JsonLines(accuracy_dir / CASES_FILE)
+    found = OnDisk()
+    for line in latest_per_test(lines):
+        profile = Profile(name=str(line["profile"]), confidence=float(line["confidence"]))
+        case = AccuracyCase(profile, dict(line["section"]), dict(line["dataset"]))
+        at = float(line.get("at") or 0.0)
+        data = read_json_object(accuracy_dir / f"{line['evaluation']}.json")
+        if data is None:
+            found.incomplete.append(Incomplete("accuracy", str(line["nodeid"]), profile.name, case.name, at=at))
+            continue
+        base_dir = Path(line["base_dir"]) if line.get("base_dir") else None
+        result = judge_dataset(case, Evaluation.from_json(data), base_dir=base_dir)
+        found.results.append(Replayed(str(line["nodeid"]), result, dict(line.get("fingerprint") or {}), at))
+    found.torn = lines.torn
+    return found
 
 
 def plan_evaluation(profile: "Profile", settings: "Settings", *, work_dir: Path,
@@ -105,7 +152,7 @@ def evaluate_once(profile: "Profile", ctx: "GateContext") -> Evaluation:
                                base_dir=ctx.thresholds_dir)
         return evaluate(plan, ctx).to_json()
 
-    return Evaluation.from_json(once_per_run(accuracy_dir, safe_name(profile.name), compute))
+    return Evaluation.from_json(once_per_run(accuracy_dir, evaluation_stem(profile), compute))
 
 
 def evaluate(plan: EvaluationPlan, ctx: "GateContext") -> Evaluation:

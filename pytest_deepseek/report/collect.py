@@ -4,117 +4,101 @@ Tests put their `GateResult` in `item.stash[RESULT_KEY]`; the plugin copies its 
 report (attribute `deepseek_result`, which survives xdist's report serialisation); this collector,
 registered as a plugin on the controller only, receives every report, turns it back into a
 `GateResult`, rewrites `summary.json` and appends to `test_result.csv` right away, so a killed run
-keeps what it measured.
+keeps what it measured (and `pytest-deepseek report` can rebuild both from the records).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..verdict import GateResult
+from .entries import CollectedResult, csv_row, summary_document
 
 if TYPE_CHECKING:
     from ..session import RunState
 
 RESULT_KEY = pytest.StashKey[GateResult]()
 RESULT_ATTR = "deepseek_result"
-
-
-@dataclass(frozen=True)
-class CollectedResult:
-    """A gate result as the run saw it: which test, and pytest's outcome."""
-
-    nodeid: str
-    outcome: str
-    result: GateResult
-
-    def to_json(self) -> dict[str, Any]:
-        """The summary.json entry."""
-        return {**self.result.to_json(), "nodeid": self.nodeid, "outcome": self.outcome}
-
-
-def csv_row(entry: CollectedResult) -> dict[str, Any]:
-    """The `test_result.csv` row of a serving result."""
-    result = entry.result
-    scenario = result.details.get("scenario") or {}
-    metrics = result.metrics
-
-    def stat(name: str, key: str) -> Any:
-        value = (metrics.get(name) or {}).get(key)
-        return round(value, 3) if isinstance(value, float) else value
-
-    def num(name: str) -> Any:
-        value = metrics.get(name)
-        return round(value, 3) if isinstance(value, float) else value
-
-    return {
-        "profile": result.profile,
-        "scenario": result.case_id,
-        "simulated": result.simulated,
-        "api": scenario.get("api"),
-        "dataset": scenario.get("dataset"),
-        "mode": scenario.get("mode"),
-        "concurrency": scenario.get("concurrency"),
-        "request_rate": scenario.get("request_rate"),
-        "num_prompts": scenario.get("num_prompts"),
-        "input_len": scenario.get("input_len"),
-        "output_len": scenario.get("output_len"),
-        "completed": metrics.get("completed"),
-        "failed": metrics.get("failed"),
-        "input_throughput_per_node": num("input_throughput_per_node"),
-        "output_throughput_per_node": num("output_throughput_per_node"),
-        "output_throughput": num("output_throughput"),
-        "output_throughput_run_window": num("output_throughput_run_window"),
-        "request_throughput": num("request_throughput"),
-        "ttft_ms_p50": stat("ttft_ms", "p50"),
-        "ttft_ms_p99": stat("ttft_ms", "p99"),
-        "tpot_ms_p50": stat("tpot_ms", "p50"),
-        "tpot_ms_p99": stat("tpot_ms", "p99"),
-        "e2e_ms_p99": stat("e2e_ms", "p99"),
-        "verdict": result.verdict,
-        "nodeid": entry.nodeid,
-    }
+CARRIED_ATTR = "deepseek_carried"  # set on the report of a result carried over in a continued run
 
 
 class ResultCollector:
-    """A plugin object living on the controller: gathers results, writes files, feeds the summary."""
+    """A plugin object living on the controller: gathers results, writes files, feeds the summary.
+
+    summary.json is written when the session starts (the run header is on disk before the first
+    test), then after every result. In a continued run it starts with the results the run already
+    had; a carried-over result replaces its entry in place and adds no CSV row. On Ctrl-C the
+    summary says the run was interrupted, and the terminal summary says where its partial results are.
+    """
 
     def __init__(self, state: "RunState") -> None:
         self.state = state
-        self.results: list[CollectedResult] = []
+        self.results: list[CollectedResult] = [CollectedResult.from_json(e) for e in state.carried.values()]
+        self.active = False  # a gate run: the summary is kept from the start
+        self.interrupted = False
 
-    def add(self, report: pytest.TestReport, result: GateResult) -> None:
+    def add(self, report: pytest.TestReport, result: GateResult, carried: bool = False) -> None:
         """Record one test's result and write it out."""
         entry = CollectedResult(report.nodeid, report.outcome, result)
-        self.results.append(entry)
-        if result.kind == "serving":
+        where = next((i for i, e in enumerate(self.results) if e.nodeid == entry.nodeid), None)
+        if where is None:
+            self.results.append(entry)
+        else:
+            self.results[where] = entry
+        if result.kind == "serving" and not carried:
             self.state.folder.append_csv_row(csv_row(entry))
         self.write_summary()
 
     def summary(self) -> dict[str, Any]:
         """The summary.json document."""
-        return {"run": self.state.run_header(), "tests": [entry.to_json() for entry in self.results]}
+        run = self.state.run_header()
+        if self.interrupted:
+            run["interrupted"] = True
+        return summary_document(run, self.results)
 
     def write_summary(self) -> None:
         """Rewrite summary.json (atomic)."""
         self.state.folder.write_summary(self.summary())
 
+    def notes(self) -> list[str]:
+        """Lines said after the tables: where an interrupted run's partial results are."""
+        if not self.interrupted:
+            return []
+        path = self.state.folder.path
+        return [f"run interrupted: partial results in {path}",
+                "  (the test that was running, if any, left its records but no result)",
+                f"  rebuild the summary from the records: pytest-deepseek report {path}",
+                f"  continue the run: the same command with --deepseek-resume={path}"]
+
     # -- hooks ---------------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        settings = self.state.settings
+        if not settings.gate_requested or session.config.option.collectonly:
+            return
+        self.active = True
+        if settings.resume is not None:  # the CSV holds the carried results only, whatever a kill left
+            self.state.folder.write_csv([csv_row(e) for e in self.results if e.result.kind == "serving"])
+        self.write_summary()
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, RESULT_ATTR, None)
         if isinstance(data, dict):
-            self.add(report, GateResult.from_json(data))
+            self.add(report, GateResult.from_json(data), carried=bool(getattr(report, CARRIED_ATTR, False)))
+
+    def pytest_keyboard_interrupt(self) -> None:
+        if self.active or self.results:
+            self.interrupted = True
+            self.write_summary()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.results:
+        if not self.results and not self.interrupted:
             return
         from .terminal import render_summary
 
         render_summary(terminalreporter, self)
 
     def pytest_unconfigure(self) -> None:
-        if self.results:
+        if self.active or self.results:
             self.write_summary()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,5 +24,7 @@ def once_per_run(directory: Path, stem: str, compute: Callable[[], dict[str, Any
             data: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
             return data
         data = compute()
-        cached.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        tmp = directory / f".{stem}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
+        os.replace(tmp, cached)  # whole or absent: a run killed while writing it leaves no half file
         return data

@@ -1,11 +1,19 @@
 """The results folder of a run, written as results arrive so a killed run keeps what it measured.
 
 Layout of `DIR/<run-id>/`:
-- `records.jsonl`: one line per request (serving), appended and flushed as requests finish;
-- `summary.json`: run header and one entry per finished test, rewritten atomically after each test;
+- `records.jsonl`: one line per request (serving), appended and flushed as requests finish, between
+  a `scenario` line when a scenario starts and a `scenario_end` line when its load is over
+  (`serving/journal.py`);
+- `summary.json`: run header and one entry per finished test, written when the run starts and
+  rewritten atomically after each test;
 - `test_result.csv`: one row per serving scenario, appended as scenarios finish;
 - `logs/<test-id>.log`: a per-scenario log with the `Output Throughput: <x> token/s` line;
+- `training/`, `accuracy/`: each evaluation once per run (`<name>.json`) and a `cases.jsonl` line
+  per test that used it;
 - `DIR/latest`: a text file naming the last run id.
+
+`pytest-deepseek report DIR/<run-id>` rebuilds summary.json and test_result.csv from the records
+and the evaluations alone (`report/rebuild.py`).
 """
 
 from __future__ import annotations
@@ -62,6 +70,17 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:150] or "test"
 
 
+def csv_text(rows: Sequence[Mapping[str, Any]], *, header: bool) -> str:
+    """Rows of `test_result.csv` as text (None as an empty cell), with the header line if asked."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    if header:
+        writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
 class RunFolder:
     """Paths of one run's results, and the append-only writers every process may use."""
 
@@ -112,12 +131,17 @@ class RunFolder:
 
     def append_csv_row(self, row: Mapping[str, Any]) -> None:
         """Append one row to `test_result.csv`, writing the header first if the file is new."""
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        if not self.csv_path.exists():
-            writer.writeheader()
-        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in CSV_COLUMNS})
-        self.append_lines(self.csv_path, buffer.getvalue().splitlines())
+        text = csv_text([row], header=not self.csv_path.exists())
+        self.append_lines(self.csv_path, text.splitlines())
+
+    def write_csv(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rewrite `test_result.csv` atomically with these rows (no file without rows)."""
+        if not rows:
+            self.csv_path.unlink(missing_ok=True)
+            return
+        tmp = self.path / f".test_result.{os.getpid()}.tmp"
+        tmp.write_text(csv_text(rows, header=True), encoding="utf-8")
+        os.replace(tmp, self.csv_path)
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         """Rewrite `summary.json` atomically."""

@@ -1,9 +1,13 @@
-"""The end-of-run tables: one per kind (serving, training, accuracy), then why failing rows failed."""
+"""The end-of-run tables: one per kind (serving, training, accuracy), then why failing rows failed.
+
+One rendering, as text, for the end of a pytest run and for `pytest-deepseek report`.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -13,8 +17,11 @@ from rich.table import Table
 from ..verdict import GateResult
 
 if TYPE_CHECKING:
-    from .collect import CollectedResult, ResultCollector
+    from .collect import ResultCollector
+    from .entries import CollectedResult
 
+TITLE = "deepseek gate summary"
+MIN_WIDTH = 180  # tables are never squeezed below this: a truncated figure is worse than a long line
 VERDICT_STYLE = {"pass": "green", "fail": "red", "inconclusive": "yellow", "error": "magenta"}
 
 
@@ -149,9 +156,25 @@ def failure_lines(entries: Sequence["CollectedResult"]) -> list[str]:
     return lines
 
 
-def render_tables(collector: "ResultCollector", width: int = 160) -> str:
-    """All tables and failure explanations as text."""
-    results = [entry.result for entry in collector.results]
+def incomplete_lines(incomplete: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One line per test that started but left no result (the run stopped during it)."""
+    lines = []
+    for item in incomplete:
+        recorded, planned = item.get("recorded"), item.get("planned")
+        done = f": {recorded} of {planned} measured requests on disk" if recorded is not None else ""
+        lines.append(f"INCOMPLETE {item.get('nodeid')}{done}; no result (the run stopped during it)")
+    return lines
+
+
+def table_width(columns: int) -> int:
+    """The width tables are drawn at on a terminal of `columns`."""
+    return max(MIN_WIDTH, columns)
+
+
+def render_tables(entries: Sequence["CollectedResult"], results_path: Path | str, *, width: int = MIN_WIDTH,
+                  notes: Sequence[str] = ()) -> str:
+    """All tables, the failure explanations, where the results are, then `notes`, as text."""
+    results = [entry.result for entry in entries]
     simulated = any(r.simulated for r in results)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None, highlight=False)
@@ -164,17 +187,19 @@ def render_tables(collector: "ResultCollector", width: int = 160) -> str:
         console.print(training_table(by_kind["training"]))
     if by_kind.get("accuracy"):
         console.print(accuracy_table(by_kind["accuracy"]))
-    for line in failure_lines(collector.results):
+    for line in failure_lines(entries):
         console.print(line, markup=False)
-    console.print(f"results: {collector.state.folder.path}", markup=False)
+    console.print(f"results: {results_path}", markup=False)
+    for line in notes:
+        console.print(line, markup=False, soft_wrap=True)  # a path cut in two cannot be copied
     return buffer.getvalue()
 
 
 def render_summary(terminalreporter: Any, collector: "ResultCollector") -> None:
     """Write the tables into pytest's terminal summary."""
     writer = getattr(terminalreporter, "_tw", None)
-    # Tables are never squeezed below 180 columns: a truncated figure is worse than a long line.
-    width = max(180, writer.fullwidth if writer is not None else 0)
-    terminalreporter.write_sep("=", "deepseek gate summary")
-    for line in render_tables(collector, width=width).rstrip("\n").splitlines():
+    width = table_width(writer.fullwidth if writer is not None else 0)
+    terminalreporter.write_sep("=", TITLE)
+    text = render_tables(collector.results, collector.state.folder.path, width=width, notes=collector.notes())
+    for line in text.rstrip("\n").splitlines():
         terminalreporter.write_line(line)

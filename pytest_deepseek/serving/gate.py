@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..report.journal import JsonLines, OnDisk, json_line
+from ..report.store import RunFolder
 from ..thresholds import Profile
 from ..tokenizers import TextTokenizer, TokenizerError
 from ..verdict import GateResult
 from .contract import ClientHealth
-from .judge import as_check, contract_violations, deciding_timeline, early_stop, judge, look_every, planned_looks
+from .journal import ScenarioEnd, ScenarioStart, ScenarioUnmeasured, decide, replay
+from .judge import early_stop, look_every, planned_looks, retokenized_counts
 from .measure import LoadRun, Progress, RecordWriter, ServingTarget, plan_requests, prompt_seed, run_load
-from .result import log_lines, measured_result, unmeasured_result
+from .result import log_lines
 from .spec import Scenario
 from .workload import WorkloadError
 
@@ -146,9 +150,13 @@ def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings) ->
     )
 
 
-def _not_measured(case: ServingCase, api: str, simulated: bool, problem: str) -> GateResult:
-    return unmeasured_result(profile=case.profile.name, case_id=case.scenario.ident, scenario=case.scenario,
-                             api=api, simulated=simulated, problem=problem)
+def _not_measured(case: ServingCase, ctx: GateContext, api: str, simulated: bool, problem: str) -> GateResult:
+    """The ERROR of a scenario that could not be measured, written to records.jsonl first."""
+    line = ScenarioUnmeasured(nodeid=ctx.nodeid, profile=case.profile.name, case_id=case.scenario.ident,
+                              scenario=case.scenario, api=api, simulated=simulated, problem=problem,
+                              fingerprint=ctx.fingerprint)
+    ctx.folder.append_lines(ctx.folder.records_path, [json_line(line.to_json())])
+    return line.result()
 
 
 def run(case: ServingCase, ctx: GateContext) -> GateResult:
@@ -158,40 +166,55 @@ def run(case: ServingCase, ctx: GateContext) -> GateResult:
     """
     endpoint = ctx.endpoint
     if endpoint is None:
-        return _not_measured(case, api_of(case, ctx.settings), False, NO_ENDPOINT)
+        return _not_measured(case, ctx, api_of(case, ctx.settings), False, NO_ENDPOINT)
     target = target_for(case, endpoint, ctx.settings)
     try:
         tokenizer = ctx.tokenizer()
     except TokenizerError as exc:
-        return _not_measured(case, target.api, target.simulated, f"the tokenizer could not be loaded: {exc}")
+        return _not_measured(case, ctx, target.api, target.simulated, f"the tokenizer could not be loaded: {exc}")
     try:
         with ctx.measuring(endpoint):
             return measure_case(case, target, tokenizer, ctx)
     except WorkloadError as exc:
-        return _not_measured(case, target.api, target.simulated, f"the workload could not be built: {exc}")
+        return _not_measured(case, ctx, target.api, target.simulated, f"the workload could not be built: {exc}")
 
 
 def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokenizer | None,
                  ctx: GateContext) -> GateResult:
-    """Build the prompts, run the load, judge the run, write its log (the endpoint already held)."""
+    """Build the prompts, run the load, judge the run, write its log (the endpoint already held).
+
+    records.jsonl gets the scenario's start line before the first request and its end line after
+    the last, so the result can be decided again from the file alone (`journal.decide`).
+    """
     scenario, case_id = case.scenario, case.scenario.ident
     plan = plan_requests(scenario, target, tokenizer, seed=prompt_seed(case.profile.name, case_id, scenario.seed))
     looks = planned_looks(scenario)
+    log_path = ctx.folder.log_path(ctx.nodeid)
+    start = ScenarioStart(nodeid=ctx.nodeid, profile=case.profile.name, case_id=case_id, scenario=scenario,
+                          target=target, facts=plan.facts, looks=looks, planned=len(plan.measured),
+                          records=str(ctx.folder.records_path), log=str(log_path), fingerprint=ctx.fingerprint)
+    ctx.folder.append_lines(ctx.folder.records_path, [json_line(start.to_json())])
     load = run_load(
         LoadRun(scenario, target, plan, request_prefix=f"{ctx.folder.run_id}-{case_id}", tokenizer=tokenizer,
                 should_stop=early_stop(scenario, target, looks), check_every=look_every(len(plan.measured))),
         RecordWriter(ctx.folder, ctx.nodeid, case_id),
         Progress(f"{case.profile.name}:{case_id}", len(plan.measured), ctx.progress),
     )
-    judgement = judge(load.records, deciding_timeline(load), scenario, target, looks)
-    health = ClientHealth.of(load.health)
-    log_path = ctx.folder.log_path(ctx.nodeid)
-    result = measured_result(
-        profile=case.profile.name, case_id=case_id, scenario=scenario, api=target.api, model=target.model,
-        simulated=target.simulated, nodes=target.nodes, devices_per_node=target.devices_per_node,
-        metrics=judgement.metrics, checks=[as_check(r) for r in judgement.results],
-        violations=contract_violations(scenario, load, health, tokenizer), health=health, load=load,
-        facts=plan.facts, records=str(ctx.folder.records_path), log=str(log_path),
-    )
-    log_path.write_text("\n".join(log_lines(result, judgement.metrics, load)) + "\n", encoding="utf-8")
-    return result
+    end = ScenarioEnd.of(ctx.nodeid, case_id, load, ClientHealth.of(load.health),
+                         retokenized_counts(load.records, tokenizer))
+    ctx.folder.append_lines(ctx.folder.records_path, [json_line(end.to_json())])
+    decision = decide(start, load.records, end)
+    lines = log_lines(decision.result, decision.metrics, load.records, load.batch_latencies_ms)
+    log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return decision.result
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a run back
+
+
+def on_disk(run_dir: Path) -> OnDisk:
+    """The results a run's records.jsonl holds, decided again from its lines (see `journal`)."""
+    lines = JsonLines(RunFolder(run_dir.parent, run_dir.name).records_path)
+    results, incomplete = replay(lines)
+    return OnDisk(results, incomplete, lines.torn)

@@ -6,7 +6,7 @@ final verdict after it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..tokenizers import TextTokenizer
@@ -97,23 +97,25 @@ def deciding_timeline(load: LoadResult) -> RunTimeline:
     return load.timeline
 
 
-def _retokenized(records: Sequence[RequestRecord], tokenizer: TextTokenizer | None) -> dict[int, int] | None:
+def retokenized_counts(records: Sequence[RequestRecord], tokenizer: TextTokenizer | None) -> dict[int, int] | None:
+    """The client's own count of each measured successful answer's tokens (index -> count), for the
+    usage cross-check; None without a tokenizer."""
     if tokenizer is None:
         return None
     return {r.index: len(tokenizer.encode(r.reasoning_text + r.text)) for r in records
             if r.success and not r.warmup and not r.approximate}
 
 
-def contract_violations(scenario: Scenario, load: LoadResult, health: ClientHealth,
-                        tokenizer: TextTokenizer | None) -> list[ContractViolation]:
+def contract_violations(scenario: Scenario, records: Sequence[RequestRecord], health: ClientHealth,
+                        retokenized: Mapping[int, int] | None) -> list[ContractViolation]:
     """The workload contract of METRICS.md on a finished run (exact lengths only where the prompt set
     was built to them; the client held to the scenario's `client_health:` limits)."""
     exact = scenario.exact_lengths
     return check_contract(
-        load.records,
+        records,
         input_len=scenario.input_len if exact else None,
         forced_output_len=scenario.output_len if exact and scenario.force_output_len else None,
-        retokenized=_retokenized(load.records, tokenizer),
+        retokenized=retokenized,
         error_budget=scenario.error_budget,
         client_health=health,
         client_limits=scenario.client_limits,

@@ -180,11 +180,12 @@ class LoadRunner:
             for r in list(self.live.values()) if r.t_send
         ]
 
-    async def _one(self, spec: RequestSpec, t_queued: int) -> RequestRecord:
+    async def _one(self, spec: RequestSpec, t_queued: int, t_scheduled: int | None = None) -> RequestRecord:
         measured = not spec.warmup
         if measured:
             self._track(+1)
         record = await self.send(spec, t_queued, self._started)
+        record.t_scheduled = t_scheduled  # before the sink sees it: the written record is the whole record
         self.live.pop(record.index, None)
         if measured:
             self._track(-1)
@@ -281,9 +282,7 @@ class LoadRunner:
         await asyncio.gather(*tasks)
 
     async def _one_scheduled(self, spec: RequestSpec, t_queued: int, t_scheduled: int) -> RequestRecord:
-        record = await self._one(spec, t_queued)
-        record.t_scheduled = t_scheduled
-        return record
+        return await self._one(spec, t_queued, t_scheduled)
 
     async def _batch(self, specs: Sequence[RequestSpec]) -> list[float]:
         size = self.shape.batch_size or 1

@@ -14,8 +14,8 @@ import numpy as np
 
 from ..verdict import Check, GateResult
 from .contract import ClientHealth, ContractViolation, is_client_bound
-from .load import LoadResult
 from .metrics import RunMetrics
+from .records import RequestRecord
 from .spec import ClientLimits, Scenario
 
 # Headline numbers, as JUnit properties (`deepseek.<name>`).
@@ -49,7 +49,8 @@ def figures(metrics: RunMetrics) -> dict[str, float | None]:
 def measured_result(
     *, profile: str, case_id: str, scenario: Scenario, api: str, model: str, simulated: bool, nodes: int,
     devices_per_node: int, metrics: RunMetrics, checks: Sequence[Check], violations: Sequence[ContractViolation],
-    health: ClientHealth, load: LoadResult, facts: Mapping[str, Any], records: str, log: str,
+    health: ClientHealth, stopped_early: bool, batch_latencies_ms: Sequence[float], facts: Mapping[str, Any],
+    records: str, log: str,
 ) -> GateResult:
     """The result of a scenario that ran: contract violations are problems (ERROR), then the checks."""
     return GateResult.decide(
@@ -67,8 +68,8 @@ def measured_result(
             "contract": [{"code": v.code, "message": v.message, "count": v.count, "examples": list(v.examples)}
                          for v in violations],
             "client": client_summary(health, scenario.client_limits, violations),
-            "stopped_early": load.stopped_early,
-            "batch_latency_ms": load.batch_latencies_ms or None,
+            "stopped_early": stopped_early,
+            "batch_latency_ms": list(batch_latencies_ms) or None,
             "nodes": nodes,
             "devices_per_node": devices_per_node,
             "model": model,
@@ -96,10 +97,11 @@ def _latency_line(label: str, stats: Mapping[str, Any]) -> str:
             f"p90 {_fmt(stats.get('p90'))}, p99 {_fmt(stats.get('p99'))}")
 
 
-def log_lines(result: GateResult, metrics: RunMetrics, load: LoadResult) -> list[str]:
+def log_lines(result: GateResult, metrics: RunMetrics, records: Sequence[RequestRecord],
+              batch_latencies_ms: Sequence[float]) -> list[str]:
     """The per-scenario log, in the shape of the usual serving benchmark printout."""
     m = result.metrics
-    measured = [r for r in load.records if not r.warmup]
+    measured = [r for r in records if not r.warmup]
     lines = [
         "============ Serving Benchmark Result ============",
         f"Profile: {result.profile}",
@@ -119,8 +121,8 @@ def log_lines(result: GateResult, metrics: RunMetrics, load: LoadResult) -> list
         f"Per device output token thr (tok/s/p): {_fmt(m.get('output_throughput_per_device'))}",
     ]
     lines += [_latency_line(label, m.get(name) or {}) for name, label in LATENCY_LINES]
-    if load.batch_latencies_ms:
-        lat = np.asarray(load.batch_latencies_ms)
+    if batch_latencies_ms:
+        lat = np.asarray(batch_latencies_ms)
         lines.append(f"Batch latency (ms): mean {lat.mean():.2f}, p50 {np.percentile(lat, 50):.2f}, "
                      f"p90 {np.percentile(lat, 90):.2f}, p99 {np.percentile(lat, 99):.2f}")
     lines += [f"check: {check.message}" for check in result.checks]

@@ -29,12 +29,14 @@ class SSEParser:
     Line ends may be `\\n`, `\\r\\n` or `\\r`; they are normalised to `\\n` per read so that the
     event boundary is always `\\n\\n` and a whole read can be split in C. A `\\r` at the end of a
     read is a line end already; a `\\n` starting the next read is then its second half and dropped.
+    An unfinished event waits in a buffer grown in place and searched only where new bytes arrived,
+    so an event of any size cut into any number of reads costs time in proportion to its size.
     """
 
     __slots__ = ("_buf", "_last_id", "_skip_lf", "_started")
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._buf: bytes | bytearray = b""
         self._skip_lf = False
         self._started = False
         self._last_id: str | None = None
@@ -48,7 +50,18 @@ class SSEParser:
         if b"\r" in data:
             self._skip_lf = data[-1] == 0x0D
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        buf = self._buf + data if self._buf else data
+        pending = self._buf
+        buf: bytes | bytearray
+        if pending:
+            # Grown in place and searched only from where the new bytes start (a blank line may
+            # straddle the two): not copied and rescanned whole on every read.
+            buf = pending if isinstance(pending, bytearray) else bytearray(pending)
+            start = len(buf) - 1
+            buf += data
+            complete = buf.find(b"\n\n", start) >= 0
+        else:
+            buf = data
+            complete = b"\n\n" in data
         if not self._started:
             if len(buf) < 3 and _BOM.startswith(buf):
                 self._buf = buf  # could still be the start of a byte order mark
@@ -56,10 +69,10 @@ class SSEParser:
             self._started = True
             if buf.startswith(_BOM):
                 buf = buf[3:]
-        if b"\n\n" not in buf:
+        if not complete:
             self._buf = buf
             return []
-        blocks = buf.split(b"\n\n")
+        blocks = (bytes(buf) if pending else buf).split(b"\n\n")
         self._buf = blocks.pop()
         parse = self._parse_block
         events = []
@@ -71,7 +84,7 @@ class SSEParser:
 
     def finish(self) -> list[SSEEvent]:
         """End of body: dispatch a last event that was not followed by a blank line."""
-        buf, self._buf = self._buf, b""
+        buf, self._buf = bytes(self._buf), b""
         self._skip_lf = False
         if not self._started:
             buf = buf.removeprefix(_BOM)

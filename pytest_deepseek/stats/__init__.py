@@ -7,8 +7,8 @@ or a documented numerical method on the standard library and numpy:
   normal quantiles;
 - `binomial`: binomial tails, Clopper-Pearson and Wilson bounds, McNemar's exact test, sample
   sizes for proportions, `proportion_decision`;
-- `means`: Student t bounds on a mean, batch means over an autocorrelated series
-  (`series_decision`);
+- `means`: Student t bounds on a mean, batch means over an autocorrelated series with an optional
+  allowance for drift slower than the series can show (`series_decision`);
 - `percentiles`: the order-statistic / binomial rule MLPerf LoadGen uses for percentile limits;
 - `decision`: the `Decision` shape, the verdict from bounds, Bonferroni over repeated looks;
 - `summary`: sample quantile, trailing mean, EMA (standard library only);
@@ -51,7 +51,9 @@ _EXPORTS = {
     "batch_means": "means",
     "batch_plan": "means",
     "mean_decision": "means",
+    "ou_mean_variance": "means",
     "series_decision": "means",
+    "unseen_drift_share": "means",
     "min_samples_for_percentile": "percentiles",
     "percentile_decision": "percentiles",
     "percentile_proven_above": "percentiles",

@@ -78,8 +78,14 @@ def wilson_interval(p: float, n: int, confidence: float) -> tuple[float, float]:
 
 
 def standard_error(p: float, n: int) -> float:
-    """Binomial standard error of a proportion `p` measured on n items (inf when n = 0)."""
-    return math.sqrt(max(p * (1.0 - p), 0.0) / n) if n > 0 else math.inf
+    """Binomial standard error of a proportion `p` measured on n items (inf when n = 0).
+
+    Raises ValueError for p outside [0, 1]: a percent (97.5) passed for a fraction (0.975) would
+    otherwise give a silently meaningless value.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"proportion must be a fraction in [0, 1], got {p!r} (a percent?)")
+    return math.sqrt(p * (1.0 - p) / n) if n > 0 else math.inf
 
 
 def resolvable_drop(sd: float, confidence: float, power: float = DEFAULT_POWER) -> float:

@@ -1,5 +1,6 @@
 """One-sided bounds on a mean: Student t for independent samples, batch means for an
-autocorrelated time series (per-second throughput)."""
+autocorrelated time series (per-second throughput), with an optional allowance for drift slower
+than the series can show."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from typing import Sequence
 
 import numpy as np
 
-from .decision import Decision, Op, bounds_verdict, more_by_sqrt_n, percent
-from .special import t_quantile
+from .decision import Decision, Op, bounds_verdict, growing_sizes, more_by_sqrt_n, percent
+from .special import t_quantile, z
 
 # Batch means. Batches must be long against the series' integrated autocorrelation time tau,
 # or the batch means are themselves correlated and the bound is too narrow: each batch spans at
 # least BATCH_TAU_MULT * tau observations (adjacent batch means then correlate by about
 # tau / (4 * length) = 0.04 for an exponentially decaying correlation; with 4-5 tau a PASS at
 # exactly the floor came about twice as often in benchmarks/verdict_trust.py, tau being itself
-# estimated from the window). Fewer than MIN_BATCHES such batches leave the question open: 2
-# give a bound 2.6 times wider than 3 (t quantiles 6.31 and 2.92 at 95%), and 3 already decide a
-# floor cleared by 2x on a 5 s window. More than MAX_BATCHES add little.
+# estimated from the window). Fewer than MIN_BATCHES batches leave the question open: 2 give a
+# bound 2.6 times wider than 3 (t quantiles 6.31 and 2.92 at 95%), and 3 batches of the real-server
+# floor (1.5 s) fit in a 5 s window. More than MAX_BATCHES add little.
 # Fewer than MIN_OBSERVATIONS observations are not analysed at all: they cannot show a
 # correlation time.
 MIN_BATCHES = 3
@@ -27,6 +28,8 @@ BATCH_TAU_MULT = 6.0
 MIN_OBSERVATIONS = 10
 # Sokal's automatic window: sum autocorrelations up to the first lag M >= TAU_WINDOW_C * tau(M).
 TAU_WINDOW_C = 5.0
+# Student t quantiles beyond this many degrees of freedom are taken as normal ones.
+_NORMAL_DF = 1e6
 
 
 def mean_decision(values: Sequence[float] | np.ndarray, threshold: float, op: Op,
@@ -100,17 +103,56 @@ def batch_means(series: Sequence[float] | np.ndarray, n_batches: int) -> tuple[n
     return x[n - size * n_batches:].reshape(n_batches, size).mean(axis=1), size
 
 
+def ou_mean_variance(x: float) -> float:
+    """Variance of the average of an exponentially correlated (Ornstein-Uhlenbeck) process over a
+    window of x correlation times, relative to the process' own variance: 2 (x - 1 + e^-x) / x^2
+    (1 at x = 0, about 2 / x for long windows)."""
+    if x < 1e-4:
+        return 1.0 - x / 3.0
+    return 2.0 * (x - 1.0 + math.exp(-x)) / (x * x)
+
+
+def unseen_drift_share(window: float, batch: float, batches: int, drift_time: float) -> float:
+    """Share of a drift's variance that batch means miss on the mean of a window.
+
+    For a drift with exponential correlation time `drift_time` and unit variance, the mean of a
+    window (of `batches` batches of length `batch`, same unit) has variance V(window) =
+    `ou_mean_variance(window / drift_time)`; the batch-means estimate sd(batch means)^2 / batches
+    is, in expectation, (V(batch) - V(window)) / (batches - 1). The difference is what the bound
+    must add: nearly all of V(window) for a window of a few drift times, about
+    V(window) * drift_time / batch once batches are much longer than the drift.
+    """
+    if batches < 2:
+        raise ValueError("need at least 2 batches")
+    if drift_time <= 0:
+        return 0.0
+    whole = ou_mean_variance(window / drift_time)
+    seen = (ou_mean_variance(batch / drift_time) - whole) / (batches - 1)
+    return max(0.0, whole - seen)
+
+
 def series_decision(series: Sequence[float] | np.ndarray, threshold: float, op: Op,
-                    confidence: float, *, unit_s: float = 1.0, min_batch: int = 1) -> Decision:
+                    confidence: float, *, unit_s: float = 1.0, min_batch: int = 1,
+                    drift_sd: float = 0.0, drift_time: float = 0.0) -> Decision:
     """Decide `mean of series op threshold` for an autocorrelated series by batch means.
 
-    Batches span at least BATCH_TAU_MULT autocorrelation times (estimated from the series); the
-    bounds are mean ± t_{confidence, b-1} · sd(batch means) / sqrt(b). A series too short for
-    MIN_BATCHES such batches, or too short to show its correlation time, is INCONCLUSIVE.
-    `min_batch` is a floor on the batch length (observations) for data whose correlation may
-    outlast what a short window can reveal: a short series under-estimates its own tau.
-    `more_needed` is in seconds (observations × unit_s), from the 1/sqrt(length) shrinkage of
-    the bound.
+    Batches span at least BATCH_TAU_MULT autocorrelation times (estimated from the series) and
+    at least `min_batch` observations; the bounds are mean ± t · sqrt(V), V = sd(batch means)^2 / b.
+    Without a drift allowance a series too short for MIN_BATCHES such batches, or too short to show
+    its correlation time, is INCONCLUSIVE.
+
+    `drift_sd` > 0 allows for a drift the series may be too short to show: a relative standard
+    deviation `drift_sd` of the mean level with exponential correlation time `drift_time`
+    (observations; raised to the measured tau / 2 when the series shows a slower correlation).
+    V then gains (drift_sd · mean)^2 · `unseen_drift_share(...)`, the part of such a drift's
+    variance the batch means miss, and the t quantile takes Welch-Satterthwaite degrees of
+    freedom (the allowance is assumed, not estimated). The series is then decided even when its
+    correlation time cannot be estimated, and one that cannot hold MIN_BATCHES batches of
+    BATCH_TAU_MULT · tau is cut into batches of `min_batch` (at least MIN_BATCHES of them, or
+    INCONCLUSIVE): the allowance stands for the correlation those batches cannot resolve.
+
+    `more_needed` is in seconds (observations × unit_s): the further length after which the bound
+    would likely clear the threshold if the estimate stayed put.
     """
     x = np.asarray(series, dtype=float)
     n = x.size
@@ -121,28 +163,81 @@ def series_decision(series: Sequence[float] | np.ndarray, threshold: float, op: 
                         float((MIN_OBSERVATIONS - n) * unit_s))
     tau, reliable = autocorr_time(x)
     b, size = batch_plan(n, tau, min_batch)
-    if not reliable or b < MIN_BATCHES:
-        return _too_short(n, tau, reliable, b, est, confidence, unit_s, min_batch)
+    drift = drift_sd > 0
+    if not drift and (not reliable or b < MIN_BATCHES):
+        return _too_short(n, tau, reliable, b, est, confidence, unit_s,
+                          max(1, min_batch, math.ceil(BATCH_TAU_MULT * tau)))
+    if b < MIN_BATCHES:
+        b = min(MAX_BATCHES, n // max(1, min_batch))
+        if b < MIN_BATCHES:
+            return _too_short(n, tau, True, b, est, confidence, unit_s, max(1, min_batch))
     means, size = batch_means(x, b)
     est = float(means.mean())
-    sd = float(means.std(ddof=1))
-    half = t_quantile(confidence, b - 1) * sd / math.sqrt(b)
+    data_var = float(means.var(ddof=1)) / b
+    drift_share = 0.0
+    if drift:
+        drift_share = unseen_drift_share(b * size, size, b, max(drift_time, tau / 2.0))
+    drift_var = (drift_sd * est) ** 2 * drift_share
+    var = data_var + drift_var
+    q, df = _quantile(confidence, b - 1, data_var, var)
+    half = q * math.sqrt(var)
     low, high = est - half, est + half
     verdict = bounds_verdict(op, threshold, low, high)
     more = None
     if verdict == "inconclusive":
-        m = more_by_sqrt_n(size * b, half, est, threshold)
-        more = None if m is None else m * unit_s
+        if drift:
+            more = _more_with_drift(n, b, size, data_var, drift_sd * est, max(drift_time, tau / 2.0),
+                                    q, abs(est - threshold))
+        else:
+            more = more_by_sqrt_n(size * b, half, est, threshold)
+        more = None if more is None else more * unit_s
     method = (f"batch means ({b} batches of {size * unit_s:g} s, autocorrelation time "
-              f"{tau * unit_s:.1f} s), Student t one-sided {percent(confidence)} bounds")
+              f"{tau * unit_s:.1f} s)")
+    if drift:
+        method += (f" with a drift allowance ({drift_sd:.0%} over {drift_time * unit_s:g} s: "
+                   f"{math.sqrt(drift_var) / abs(est) if est else 0.0:.1%} of the mean)")
+    method += f", Student t one-sided {percent(confidence)} bounds"
+    if drift:
+        method += " (normal)" if df is None else f" ({df:g} df)"
     return Decision(verdict, est, low, high, confidence, method, more)
 
 
+def _quantile(confidence: float, batch_df: int, data_var: float, var: float
+              ) -> tuple[float, float | None]:
+    """(t quantile, degrees of freedom; None for the normal limit) for a variance made of a batch
+    means estimate with `batch_df` degrees of freedom plus a known part (Welch-Satterthwaite,
+    rounded down)."""
+    if var <= data_var:
+        return t_quantile(confidence, batch_df), float(batch_df)
+    if data_var <= 0:
+        return z(confidence), None
+    df = math.floor(batch_df * (var / data_var) ** 2)
+    if df > _NORMAL_DF:
+        return z(confidence), None
+    return t_quantile(confidence, df), float(df)
+
+
+def _more_with_drift(n: int, b: int, size: int, data_var: float, drift_level: float,
+                     drift_time: float, q: float, gap: float) -> float | None:
+    """Further observations after which a bound with a drift allowance would likely clear the
+    threshold: the batch-means part shrinking as 1/length, the allowance recomputed for the
+    longer window (batches growing with it), the quantile kept."""
+    if gap <= 0:
+        return None
+    for m in growing_sizes(n):
+        grow = m / n
+        var = data_var / grow + drift_level ** 2 * unseen_drift_share(
+            b * size * grow, size * grow, b, drift_time)
+        if q * math.sqrt(var) <= gap:
+            return float(m - n)
+    return None
+
+
 def _too_short(n: int, tau: float, reliable: bool, b: int, est: float | None,
-               confidence: float, unit_s: float, min_batch: int) -> Decision:
-    """INCONCLUSIVE for a window too short for its autocorrelation, asking for enough data for
-    MIN_BATCHES batches (and, when tau cannot be estimated yet, for the correlation to show)."""
-    shortest = max(1, min_batch, math.ceil(BATCH_TAU_MULT * tau))
+               confidence: float, unit_s: float, shortest: int) -> Decision:
+    """INCONCLUSIVE for a window too short for its batches, asking for enough data for MIN_BATCHES
+    batches of `shortest` observations (and, when tau cannot be estimated yet, for the correlation
+    to show)."""
     need = max(n + 1, MIN_BATCHES * shortest)
     if not reliable:
         need = max(need, 2 * n)

@@ -9,12 +9,15 @@ xdist workers through a locked JSON file in the results folder.
 from __future__ import annotations
 
 import glob
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..paths import PACKAGE_PREFIX, resolve_path
+from ..report.journal import (CASES_FILE, Incomplete, JsonLines, OnDisk, Replayed, json_line, latest_per_test,
+                              read_json_object)
 from ..report.once import once_per_run
 from ..report.store import safe_name
 from ..verdict import Check, GateResult
@@ -65,17 +68,54 @@ def cases(profiles: Sequence["Profile"], settings: "Settings") -> list[TrainingC
             for aspect in aspects_of(entry)]
 
 
+def evaluation_stem(case: TrainingCase) -> str:
+    """The name of the entry's once-per-run evaluation file (`training/<stem>.json`)."""
+    return safe_name(f"{case.profile.name}-{case.name}")
+
+
 def run(case: TrainingCase, ctx: "GateContext") -> GateResult:
-    """Evaluate the case's entry (once per run) and decide the case's aspect."""
+    """Evaluate the case's entry (once per run) and decide the case's aspect.
+
+    The case is noted in `training/cases.jsonl` first, so that the result can be decided again from
+    the results folder alone (`on_disk`).
+    """
     paths = log_paths(case.entry, ctx.settings, ctx.thresholds_dir)
     output_dir = ctx.folder.path / "training"
+    ctx.folder.append_lines(output_dir / CASES_FILE, [json_line(case_line(case, ctx.nodeid, ctx.fingerprint))])
 
     def compute() -> dict[str, Any]:
         result = evaluate(case.entry, paths, ctx.settings, output_dir, ctx.progress)
         return {**result.to_json(), "paths": paths}
 
-    evaluation = once_per_run(output_dir, safe_name(f"{case.profile.name}-{case.name}"), compute)
+    evaluation = once_per_run(output_dir, evaluation_stem(case), compute)
     return decide(case, evaluation)
+
+
+def case_line(case: TrainingCase, nodeid: str, fingerprint: Mapping[str, Any]) -> dict[str, Any]:
+    """The case as `training/cases.jsonl` keeps it: the test, the entry, the aspect, its evaluation."""
+    return {"nodeid": nodeid, "profile": case.profile.name, "entry": dict(case.entry), "aspect": case.aspect,
+            "evaluation": evaluation_stem(case), "fingerprint": dict(fingerprint), "at": time.time()}
+
+
+def on_disk(run_dir: Path) -> OnDisk:
+    """The results of a run's training tests, decided again from `training/cases.jsonl` and the
+    evaluations (a test whose evaluation never finished is incomplete)."""
+    from ..thresholds import Profile
+
+    output_dir = run_dir / "training"
+    lines = JsonLines(output_dir / CASES_FILE)
+    found = OnDisk()
+    for line in latest_per_test(lines):
+        case = TrainingCase(Profile(name=str(line["profile"])), dict(line["entry"]), str(line["aspect"]))
+        evaluation = read_json_object(output_dir / f"{line['evaluation']}.json")
+        if evaluation is None:
+            found.incomplete.append(Incomplete("training", str(line["nodeid"]), case.profile.name, f"{case.name}:{case.aspect}",
+                                               at=float(line.get("at") or 0.0)))
+        else:
+            found.results.append(Replayed(str(line["nodeid"]), decide(case, evaluation),
+                                          dict(line.get("fingerprint") or {}), float(line.get("at") or 0.0)))
+    found.torn = lines.torn
+    return found
 
 
 def log_paths(entry: Mapping[str, Any], settings: "Settings", base_dir: Path | None) -> list[str]:

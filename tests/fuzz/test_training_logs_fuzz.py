@@ -16,9 +16,10 @@ import pytest
 from hypothesis import strategies as st
 
 from pytest_deepseek.training.dialects import DIALECT_NAMES, parser_for
+from pytest_deepseek.training.dialects.base import MAX_CORRUPT_EXAMPLES
 from pytest_deepseek.training.loader import load_records
 from pytest_deepseek.training.normalise import normalise_line
-from pytest_deepseek.training.records import TrainingLog, TrainingLogError
+from pytest_deepseek.training.records import Record, TrainingLog, TrainingLogError
 from training.synth import (
     REAL,
     deepspeed_lines,
@@ -120,15 +121,19 @@ def assert_well_formed(log: TrainingLog) -> None:
     assert log.records, "load_records returned a log without records"
     previous = None
     for record in log.records:
-        assert type(record.iteration) is int, record
+        assert_well_typed(record)
         assert previous is None or record.iteration > previous, f"iterations out of order at {record.quote()}"
         previous = record.iteration
-        assert record.rank is None or type(record.rank) is int, record
-        assert record.time is None or type(record.time) is float, record
-        for name, value in record.metrics.items():
-            assert isinstance(name, str) and type(value) is float, (name, value, record.quote())
     log.describe()
     log.metric_names()
+
+
+def assert_well_typed(record: Record) -> None:
+    assert type(record.iteration) is int, record
+    assert record.rank is None or type(record.rank) is int, record
+    assert record.time is None or type(record.time) is float, record
+    for name, value in record.metrics.items():
+        assert isinstance(name, str) and type(value) is float, (name, value, record.quote())
 
 
 def feed_parser(dialect: str, text: str) -> None:
@@ -140,10 +145,13 @@ def feed_parser(dialect: str, text: str) -> None:
         line, rank = normalise_line(raw)
         parser.feed(line, rank, lineno)
     parser.finish()
-    block = getattr(parser_for(dialect), "feed_block", None)
+    bulk = parser_for(dialect)
+    block = getattr(bulk, "feed_block", None)
     if block is not None:
         block(text, 1, None, lambda line, lineno: None)
-    assert parser.corrupt >= 0
+    for record in parser.records + bulk.records:
+        assert_well_typed(record)
+    assert len(parser.corrupt_examples) <= min(parser.corrupt, MAX_CORRUPT_EXAMPLES)
 
 
 # -- fully random input ---------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ def summary(pytester: Any) -> dict[str, Any]:
 
 
 def records(pytester: Any) -> list[dict[str, Any]]:
-    """The latest run's request records."""
+    """The latest run's request records (not the scenarios' start and end lines)."""
     path = latest_run(pytester) / "records.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return [line for line in lines if "type" not in line]

@@ -39,7 +39,8 @@ def test_serving_suite_and_metrics_cross_check(vllm_server: RunningServer, pytes
                                                "-p", "no:cacheprovider")
     after = prometheus_counters(vllm_server.base_url)
 
-    records = [json.loads(line) for line in latest(pytester, "records.jsonl").splitlines()]
+    lines = [json.loads(line) for line in latest(pytester, "records.jsonl").splitlines()]
+    records = [line for line in lines if "type" not in line]  # not the scenarios' start and end lines
     # Every request of the run, warmup included, and nothing else reached the server meanwhile.
     prompt = sum(r["prompt_tokens"] or 0 for r in records)
     completion = sum(r["completion_tokens"] or 0 for r in records)

@@ -1,8 +1,9 @@
-"""Floor and ceiling verdicts: messages, scaling, rules, and a fixed-seed statistical check."""
+"""Floor and ceiling verdicts: messages, scaling, rules, and statistical checks over many seeds."""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,10 +17,10 @@ from pytest_deepseek.serving.checks import (
     gateable_metrics,
     overall_verdict,
 )
-from pytest_deepseek.serving.judge import bucket_seconds_for
+from pytest_deepseek.serving.judge import EARLY_STOP_LOOK_EVERY, bucket_seconds_for, look_every
 from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
 from pytest_deepseek.serving.records import RequestRecord, RunTimeline
-from pytest_deepseek.testing.synthetic import generate_run
+from pytest_deepseek.testing.synthetic import generate_run, truncate_run
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,65 @@ def test_reported_undecided_run_is_decided() -> None:
     assert check.verdict == "pass" and check.low is not None and check.low > 2 * FLOOR, check.message
     old, *_ = _short_window_check(2933.0, 11, 32, 100, 256, min_batch_s=30.0)
     assert old.verdict == "inconclusive" and "batches of at least 30" in old.method
+
+
+# --- many seeds: decided when the truth clears the floor 2x, with and without early stopping -------
+
+# (truth / floor, right verdict, concurrency, mean output length, prompts): steady windows of 5-14 s
+# holding at least 100 completed requests, noisy per-bucket throughput (request turnover, the
+# engine's slowdown drifting by 10%).
+MANY_SEED_SHAPES = [
+    (2.0, "pass", 32, 100, 256),  # the reported shape
+    (2.0, "pass", 64, 32, 430),
+    (2.0, "pass", 16, 64, 200),
+    (0.5, "fail", 32, 16, 230),
+    (0.5, "fail", 256, 8, 500),
+]
+SEEDS = range(40)
+
+
+def _judged(records: list[RequestRecord], timeline: RunTimeline, confidence_looks: int
+            ) -> tuple[CheckResult, RunMetrics]:
+    """The output floor of a run (or of a look at one) as the gate judges a real server."""
+    m = compute_run_metrics(records, timeline)
+    bucket_s = bucket_seconds_for(m.window_s)
+    [check] = evaluate_checks(m, bucket_series(records, m, bucket_s=bucket_s),
+                              floors={"output_throughput": FLOOR}, bucket_s=bucket_s,
+                              looks=confidence_looks)
+    return check, m
+
+
+def _early_stopped(run, prompts: int) -> str:
+    """The verdict of a run with early stopping: a look every 5% of the prompts (each at the
+    Bonferroni-corrected confidence), the first that decides ends it; else the whole run at the
+    same confidence."""
+    looks = round(1 / EARLY_STOP_LOOK_EVERY)
+    done = sorted(r.t_last_token for r in run.records)
+    for k in range(look_every(prompts), prompts + 1, look_every(prompts)):
+        records, timeline = truncate_run(run, done[k - 1])
+        if timeline.t_load_reached is None or done[k - 1] <= timeline.t_load_reached:
+            continue
+        check, _ = _judged(records, timeline, looks)
+        if check.verdict != "inconclusive":
+            return check.verdict
+    return _judged(run.records, run.timeline, looks)[0].verdict
+
+
+@pytest.mark.parametrize(("factor", "right", "concurrency", "mean_output_len", "num_prompts"),
+                         MANY_SEED_SHAPES)
+def test_short_windows_decide_a_floor_cleared_by_two_in_95_percent_of_seeds(
+        factor: float, right: str, concurrency: int, mean_output_len: int, num_prompts: int) -> None:
+    wrong = "fail" if right == "pass" else "pass"
+    fixed, early = Counter(), Counter()
+    for seed in SEEDS:
+        run = generate_run(FLOOR * factor, seed=seed, concurrency=concurrency,
+                           num_prompts=num_prompts, mean_output_len=mean_output_len)
+        check, m = _judged(run.records, run.timeline, 1)
+        assert m.window_start_ns is not None and m.window_end_ns is not None
+        completed = sum(1 for r in run.records
+                        if m.window_start_ns <= r.t_last_token <= m.window_end_ns)
+        assert m.window_s >= 5.0 and completed >= 100, (seed, m.window_s, completed)
+        fixed[check.verdict] += 1
+        early[_early_stopped(run, num_prompts)] += 1
+    for name, counts in (("fixed run", fixed), ("early stop", early)):
+        assert counts[right] >= 0.95 * len(SEEDS) and counts[wrong] == 0, (name, counts)

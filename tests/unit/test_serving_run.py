@@ -81,8 +81,10 @@ def test_a_measured_scenario_keeps_the_summary_shape(tmp_path: Path, endpoint: E
     assert set(result.figures) == {"output_throughput_per_node", "input_throughput_per_node", "ttft_ms.p50",
                                    "ttft_ms.p99", "tpot_ms.p50", "tpot_ms.p99", "error_rate"}
     assert result.figures["output_throughput_per_node"] == pytest.approx(data["metrics"]["output_throughput"] / 2)
-    records = [json.loads(line) for line in Path(data["records"]).read_text().splitlines()]
-    assert len(records) == 26 and sum(r["warmup"] for r in records) == 2
+    lines = [json.loads(line) for line in Path(data["records"]).read_text().splitlines()]
+    assert [line["type"] for line in (lines[0], lines[-1])] == ["scenario", "scenario_end"]
+    records = [line for line in lines if "type" not in line]
+    assert len(lines) == 28 and len(records) == 26 and sum(r["warmup"] for r in records) == 2
     assert {r["prompt_tokens"] for r in records} == {48} and {r["scenario"] for r in records} == {"in48-out12-c4"}
     log = Path(data["log"]).read_text()
     assert "Output Throughput: " in log and "Verdict: PASS" in log

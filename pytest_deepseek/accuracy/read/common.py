@@ -30,7 +30,7 @@ def _decode(text: str, where: str) -> Any:
     except ValueError as exc:
         raise ResultsError(f"{where}: not JSON: {exc}") from exc
     except RecursionError as exc:
-        raise ResultsError(f"{where}: not readable: JSON nested too deeply") from exc
+        raise ResultsError(f"{where}: JSON nested too deeply") from exc
 
 
 def read_json(path: Path) -> Any:

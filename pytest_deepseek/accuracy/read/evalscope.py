@@ -61,18 +61,22 @@ def read(folder: Path) -> list[ScoreRecord]:
 
 
 def _task_config(run: Path) -> dict[str, Any]:
-    path = run / "configs" / "task_config.yaml"
+    path = _config_path(run)
     if not path.is_file():
         return {}
     try:
         data = yaml.safe_load(read_text(path))
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # ValueError: a date like 2020-13-45
-        raise ResultsError(f"cannot read {path}: {str(exc).split(chr(10))[0]}") from exc
+    except yaml.YAMLError as exc:
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    except ValueError as exc:  # a value YAML resolves but Python cannot build, such as the date 2020-13-45
+        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    except RecursionError as exc:
+        raise ResultsError(f"cannot read {path}: collections nested too deeply") from exc
     return data if isinstance(data, dict) else {}
 
 
-def _repeats(config: dict[str, Any], run: Path) -> int:
-    return as_count(config.get("repeats"), f"{run / 'configs' / 'task_config.yaml'}: repeats") or 1
+def _config_path(run: Path) -> Path:
+    return run / "configs" / "task_config.yaml"
 
 
 def _primary_metric(report: dict[str, Any], path: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -95,14 +99,14 @@ def _records(report: dict[str, Any], path: Path, config: dict[str, Any]) -> list
     metric, problem = _primary_metric(report, path)
     summary = as_mapping(report.get("execution_summary"), f"{path}: execution_summary")
     identity = dig(config, "evaluation_identity", "benchmarks", benchmark)
-    repeats = _repeats(config, run)
-    config_where = f"{run / 'configs' / 'task_config.yaml'}: evaluation_identity.benchmarks.{benchmark}"
+    identity_where = f"{_config_path(run)}: evaluation_identity.benchmarks.{benchmark}"
+    repeats = as_count(config.get("repeats"), f"{_config_path(run)}: repeats") or 1
     common: dict[str, Any] = {
         "backend": BACKEND,
         "repeats": repeats,
-        "config_version": as_label(dig(identity, "evaluation_version"), f"{config_where}.evaluation_version"),
-        "config_hash": as_label(dig(identity, "fingerprint"), f"{config_where}.fingerprint"),
-        "backend_version": as_label(config.get("evalscope_version"), f"{run}: evalscope_version"),
+        "config_version": as_label(dig(identity, "evaluation_version"), f"{identity_where}.evaluation_version"),
+        "config_hash": as_label(dig(identity, "fingerprint"), f"{identity_where}.fingerprint"),
+        "backend_version": as_label(config.get("evalscope_version"), f"{_config_path(run)}: evalscope_version"),
         "source": str(path),
     }
     metric_name = as_label(dig(metric, "identity", "name"), f"{path}: metrics.identity.name") or "accuracy"
@@ -120,7 +124,7 @@ def _records(report: dict[str, Any], path: Path, config: dict[str, Any]) -> list
             native_name=benchmark,
             metric=metric_name,
             score=score,
-            n=_distinct(items, None if metric is None else as_count(metric.get("num"), f"{path}: metric num"), repeats),
+            n=_distinct(items, as_count(dig(metric, "num"), f"{path}: primary metric num"), repeats),
             errored=counts.errored,
             incomplete=bool(summary.get("incomplete")) or counts.incomplete,
             requested=None if counts.requested is None else _per_item(counts.requested, repeats),
@@ -213,6 +217,6 @@ def _items(run: Path, model: str, benchmark: str, subset: str | None, metric: st
             value = as_mapping(score.get("value"), f"{where}: sample_score.score.value").get(metric)
             sample_id = sample.get("group_id", sample.get("sample_id", row.get("index")))
             errored = score.get("status", "success") != "success"
-            value = as_number(value or 0.0, f"{where}: score of {metric}")
-            pairs.append((f"{file_subset}/{sample_id}", value, errored))
+            item_score = as_number(value or 0.0, f"{where}: score of {metric}")
+            pairs.append((f"{file_subset}/{sample_id}", item_score, errored))
     return average_items(pairs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Container
 from typing import Any, ClassVar
 
 from ..normalise import StampParser
@@ -81,6 +82,15 @@ def json_number(value: Any) -> float | None:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
+
+
+def json_metrics(record: dict[str, Any], skip: Container[str]) -> dict[str, float]:
+    """The numbers of a JSON record as floats (true/false, text and the keys in ``skip`` left out)."""
+    try:  # the common case, in one pass
+        return {k: float(v) for k, v in record.items()
+                if k not in skip and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    except OverflowError:  # an integer too large for a float
+        return {k: v for k, v in ((k, json_number(v)) for k, v in record.items() if k not in skip) if v is not None}
 
 
 # Step numbers have at most 18 digits (the text dialects' patterns match no more): beyond, an int is

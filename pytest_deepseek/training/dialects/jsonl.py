@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Sequence
 
-from .base import Parser, json_number, json_step, parse_json
+from .base import Parser, json_metrics, json_step, parse_json
 
 NAME = "jsonl"
 STEP_KEYS = ("step", "iteration", "iter", "global_step", "_step", "current_steps")
@@ -45,15 +45,14 @@ class JsonlParser(Parser):
         if not isinstance(d, dict):
             self.bad(lineno, s, "not a JSON object")
             return False
-        key = next((k for k in STEP_KEYS if json_number(d.get(k)) is not None), None)
+        key = next((k for k in STEP_KEYS if isinstance(d.get(k), (int, float))), None)
         if key is None:
             return False
         step = json_step(d[key])
         if step is None:
             self.bad(lineno, s, f"{key} is not a whole number below 10^18")
             return False
-        metrics = {k: v for k, v in ((k, json_number(v)) for k, v in d.items() if k not in STEP_KEYS)
-                   if v is not None}
+        metrics = json_metrics(d, STEP_KEYS)
         r = json_step(d.get("rank"))
         self.emit(step, metrics, rank if r is None else r, lineno, s)
         return True

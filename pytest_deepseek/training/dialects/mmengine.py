@@ -14,7 +14,7 @@ from typing import Callable, ClassVar, Iterable, Sequence
 
 from ..normalise import parse_number
 from ..records import Record
-from .base import Parser, json_number, json_step, parse_json
+from .base import Parser, json_metrics, json_number, json_step, parse_json
 
 NAME = "mmengine"
 _RECORD = re.compile(r"(Iter|Epoch)\(train\)\s*(?:\[\s*(\d{1,18})\])?\s*\[\s*(\d{1,18})/\s*(\d{1,18})\]\s+(.*)$")
@@ -197,8 +197,7 @@ class MmengineParser(Parser):
         if iteration is None:
             self.bad(lineno, text, "iter is not a whole number below 10^18")
             return False
-        metrics = {k: v for k, v in ((k, json_number(v)) for k, v in d.items() if k not in _JSON_KEYS)
-                   if v is not None}
+        metrics = json_metrics(d, _JSON_KEYS)
         if "time" in metrics:
             metrics["step_time_s"] = metrics["time"]
         epoch = json_number(d.get("epoch"))
