@@ -120,14 +120,16 @@ def main() -> int:
     parser.add_argument("--output-spread", type=float, default=0.5,
                         help="output lengths are uniform over output-len x (1 +- this)")
     parser.add_argument("--sim-url", default=DEFAULT_SIM_URL)
-    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before RSS growth is counted")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds before RSS growth is counted (default: 60, or a quarter of a shorter run)")
     parser.add_argument("--drop-records", action="store_true",
                         help="release the load runner's records after each sample")
     parser.add_argument("--keep", type=Path, default=None, help="keep records.jsonl and sim.log in this folder")
     args = parser.parse_args()
     config = SoakConfig(duration_s=args.duration, interval_s=args.interval, concurrency=args.concurrency,
                         input_len=args.input_len, output_len=args.output_len, output_spread=args.output_spread,
-                        sim_url=args.sim_url, warmup_s=args.warmup, drop_records=args.drop_records)
+                        sim_url=args.sim_url, drop_records=args.drop_records,
+                        warmup_s=args.warmup if args.warmup is not None else min(60.0, args.duration / 4))
     print(f"soak: {config.sim_url}, {config.concurrency} streams, in {config.input_len} / out {config.output_len} "
           f"(+-{config.output_spread:.0%}) tokens, {config.duration_s:.0f} s, sample every {config.interval_s:g} s"
           f"{', records dropped after each sample' if config.drop_records else ''}; load average {_load()}")

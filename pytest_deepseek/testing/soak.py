@@ -10,7 +10,9 @@ the requests finished in it plus the ones still in flight, with the interval as 
 
 The load runner keeps every record until the run ends (the gate judges them all at once), so RSS
 grows with the requests sent; `record_bytes` estimates that share so that what remains (a leak)
-can be told apart. `benchmarks/soak.py` prints the figures; tests/soak checks the plumbing.
+can be told apart. Garbage collections are timed too: a collection stops every stream's reads, and
+a full one takes longer the more objects the process holds. `benchmarks/soak.py` prints the
+figures; tests/soak checks the plumbing.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from ..report.store import RunFolder
 from ..serving.client import make_http_client, send_request
 from ..serving.contract import ClientHealth
 from ..serving.load import LoadResult, LoadRunner
-from ..serving.measure import RecordWriter, RequestPlan, ServingTarget, load_shape, plan_requests, pool_size, prompt_seed
+from ..serving.measure import (
+    RecordWriter,
+    RequestPlan,
+    ServingTarget,
+    load_shape,
+    plan_requests,
+    pool_size,
+    prompt_seed,
+)
 from ..serving.metrics import LatencySummary, compute_run_metrics
 from ..serving.records import RequestRecord, RequestSpec, RunTimeline
 from ..serving.spec import Scenario

@@ -30,8 +30,8 @@ def interval(k: int, *, rss: float = 100.0, held: float = 0.0, held_records: int
              ttft: float = 10.0, tpot: float = 5.0, seconds: float = 10.0) -> Interval:
     return Interval(start_s=k * seconds, end_s=(k + 1) * seconds, rss_mb=rss, server_rss_mb=None, cpu_cores=0.1,
                     server_cpu_cores=None, completed=20, failed=0, output_tok_s=tok_s, ttft_p50_ms=ttft,
-                    ttft_p99_ms=ttft, tpot_p50_ms=tpot, held_records=held_records, held_mb=held, gc_max_ms=0.0, gc_full=0,
-                    ttft_samples=np.full(20, ttft), tpot_samples=np.full(20, tpot))
+                    ttft_p99_ms=ttft, tpot_p50_ms=tpot, held_records=held_records, held_mb=held, gc_max_ms=0.0,
+                    gc_full=0, ttft_samples=np.full(20, ttft), tpot_samples=np.full(20, tpot))
 
 
 def test_intervals_count_every_token_once():
