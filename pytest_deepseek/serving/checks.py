@@ -45,15 +45,17 @@ from pytest_deepseek.verdict import Verdict, combine
 # slowly (GPU clocks under power and thermal management, cache and memory state, the mix of
 # context lengths in the batch), and a window of seconds shows such a drift as a near-constant
 # offset that no estimate from the window itself can reveal: that is why short runs were
-# miscalibrated (a PASS or a FAIL in 10-20% of 300-prompt runs with the truth at the floor). So
-# the bound carries a drift allowance: the throughput is taken to wander by up to DRIFT_SD
-# (relative standard deviation) with a correlation time of DRIFT_TIME_S, and the variance of such
-# a drift that the batch means cannot see is added (stats.unseen_drift_share). On a window of a few
-# seconds that is nearly the whole 10%, so a one-sided 95% bound sits about 16% below the mean
-# (about 28% with early stopping's Bonferroni-corrected looks), still clear of a floor the
-# truth beats by 2x; on a 12-minute window with minute-long batches it is a few hundredths of a
-# percent, leaving plain batch means. The values cover, with margin, the synthetic engine of
-# benchmarks/verdict_trust.py (5% with a 7 s correlation time, i.e. about a third of the drift
+# miscalibrated (PASS or FAIL in 10-20% of 300-prompt runs with the truth exactly at the floor).
+# So the bound carries a drift allowance: the throughput is taken to wander by up to DRIFT_SD
+# (relative standard deviation) with a correlation time of DRIFT_TIME_S, and the part of such a
+# drift's variance the batch means cannot see is added (stats.unseen_drift_share,
+# stats.level_bounds). On a 5-8 s window that is about 7-8% of the level, so the allowance alone
+# puts the one-sided 95% lower bound about 11% below the measured mean (about 18% at early
+# stopping's Bonferroni-corrected 99.75%; 9-20% with the batch-means part in the 5-13 s runs of
+# tests/unit/test_checks.py), well clear of a floor the truth beats by 2x; it is 3% on a
+# 70 s window and 0.3-0.5% on a 12-minute one cut into batches of 25-55 s, where plain batch
+# means do the work. The values cover, with margin, the drifting engine of
+# benchmarks/verdict_trust.py (5% with a 7 s correlation time: a third of the allowance's
 # variance on long windows, 2 * DRIFT_SD**2 * DRIFT_TIME_S); a server drifting more, or more
 # slowly, than this is outside what a short window can promise. The simulator (min_batch_s 0)
 # has no drift and gets neither the batch floor nor the allowance.

@@ -97,7 +97,7 @@ class Scenario:
     early_stop: bool = False
     allow_inconclusive: bool = False
     timeout_s: float = 600.0
-    min_batch_s: float | None = None  # shortest throughput batch (None: checks.MIN_BATCH_S real, 0 simulated)
+    min_batch_s: float | None = None  # shortest throughput batch (None: checks.MIN_BATCH_S real, 0 simulated; 0 also drops the drift allowance)
     seed: int = 0
     floors: Mapping[str, float] = field(default_factory=dict)
     ceilings: Mapping[str, float] = field(default_factory=dict)

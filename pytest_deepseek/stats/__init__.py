@@ -50,6 +50,7 @@ _EXPORTS = {
     "autocorr_time": "means",
     "batch_means": "means",
     "batch_plan": "means",
+    "level_bounds": "means",
     "mean_decision": "means",
     "ou_mean_variance": "means",
     "series_decision": "means",

@@ -137,19 +137,23 @@ def series_decision(series: Sequence[float] | np.ndarray, threshold: float, op: 
     """Decide `mean of series op threshold` for an autocorrelated series by batch means.
 
     Batches span at least BATCH_TAU_MULT autocorrelation times (estimated from the series) and
-    at least `min_batch` observations; the bounds are mean ± t · sqrt(V), V = sd(batch means)^2 / b.
+    at least `min_batch` observations (a floor for data whose correlation may outlast what a short
+    window can reveal: a short series under-estimates its own tau); the bounds are
+    mean ± t_{b-1} · sd(batch means) / sqrt(b).
     Without a drift allowance a series too short for MIN_BATCHES such batches, or too short to show
     its correlation time, is INCONCLUSIVE.
 
-    `drift_sd` > 0 allows for a drift the series may be too short to show: a relative standard
-    deviation `drift_sd` of the mean level with exponential correlation time `drift_time`
+    `drift_sd` > 0 allows for a drift the series may be too short to show: the level wanders with
+    relative standard deviation `drift_sd` and exponential correlation time `drift_time`
     (observations; raised to the measured tau / 2 when the series shows a slower correlation).
-    V then gains (drift_sd · mean)^2 · `unseen_drift_share(...)`, the part of such a drift's
-    variance the batch means miss, and the t quantile takes Welch-Satterthwaite degrees of
-    freedom (the allowance is assumed, not estimated). The series is then decided even when its
-    correlation time cannot be estimated, and one that cannot hold MIN_BATCHES batches of
-    BATCH_TAU_MULT · tau is cut into batches of `min_batch` (at least MIN_BATCHES of them, or
-    INCONCLUSIVE): the allowance stands for the correlation those batches cannot resolve.
+    The part of such a drift's variance that the batch means miss (`unseen_drift_share`) is
+    added, proportional to the squared level: the bounds are the levels mu with
+    |mean - mu| = t · sqrt(sd(batch means)^2 / b + (r · mu)^2), r = drift_sd · sqrt(share)
+    (`level_bounds`), the t quantile with Welch-Satterthwaite degrees of freedom (the allowance is
+    assumed, not estimated). Such a series is decided even when its correlation time cannot be
+    estimated, and one that cannot hold MIN_BATCHES batches of BATCH_TAU_MULT · tau is cut into
+    batches of `min_batch` (at least MIN_BATCHES of them, or INCONCLUSIVE): the allowance stands
+    for the correlation those batches cannot resolve.
 
     `more_needed` is in seconds (observations × unit_s): the further length after which the bound
     would likely clear the threshold if the estimate stayed put.
@@ -174,32 +178,50 @@ def series_decision(series: Sequence[float] | np.ndarray, threshold: float, op: 
     means, size = batch_means(x, b)
     est = float(means.mean())
     data_var = float(means.var(ddof=1)) / b
-    drift_share = 0.0
-    if drift:
-        drift_share = unseen_drift_share(b * size, size, b, max(drift_time, tau / 2.0))
-    drift_var = (drift_sd * est) ** 2 * drift_share
-    var = data_var + drift_var
-    q, df = _quantile(confidence, b - 1, data_var, var)
-    half = q * math.sqrt(var)
-    low, high = est - half, est + half
+    drift_time = max(drift_time, tau / 2.0)
+    rel = drift_sd * math.sqrt(unseen_drift_share(b * size, size, b, drift_time)) if drift else 0.0
+    q, df = _quantile(confidence, b - 1, data_var, data_var + (rel * est) ** 2)
+    low, high = level_bounds(est, data_var, rel, q)
     verdict = bounds_verdict(op, threshold, low, high)
     more = None
     if verdict == "inconclusive":
-        if drift:
-            more = _more_with_drift(n, b, size, data_var, drift_sd * est, max(drift_time, tau / 2.0),
-                                    q, abs(est - threshold))
-        else:
-            more = more_by_sqrt_n(size * b, half, est, threshold)
-        more = None if more is None else more * unit_s
-    method = (f"batch means ({b} batches of {size * unit_s:g} s, autocorrelation time "
-              f"{tau * unit_s:.1f} s)")
-    if drift:
-        method += (f" with a drift allowance ({drift_sd:.0%} over {drift_time * unit_s:g} s: "
-                   f"{math.sqrt(drift_var) / abs(est) if est else 0.0:.1%} of the mean)")
-    method += f", Student t one-sided {percent(confidence)} bounds"
-    if drift:
-        method += " (normal)" if df is None else f" ({df:g} df)"
-    return Decision(verdict, est, low, high, confidence, method, more)
+        more = (_more_with_drift(n, b, size, est, data_var, drift_sd, drift_time, q, threshold, op)
+                if drift else more_by_sqrt_n(size * b, q * math.sqrt(data_var), est, threshold))
+    method = _method(b, size * unit_s, tau * unit_s, confidence, df,
+                     (drift_sd, drift_time * unit_s, rel) if drift else None)
+    return Decision(verdict, est, low, high, confidence, method,
+                    None if more is None else more * unit_s)
+
+
+def _method(b: int, batch_s: float, tau_s: float, confidence: float, df: float | None,
+            drift: tuple[float, float, float] | None) -> str:
+    """How a series was decided; `drift` is (drift sd, its time in seconds, share of the level)."""
+    text = f"batch means ({b} batches of {batch_s:g} s, autocorrelation time {tau_s:.1f} s)"
+    if drift is not None:
+        sd, time_s, rel = drift
+        text += f" with a drift allowance ({sd:.0%} over {time_s:g} s: {rel:.1%} of the level)"
+    text += f", Student t one-sided {percent(confidence)} bounds"
+    if drift is not None:
+        text += " (normal)" if df is None else f" ({df:g} df)"
+    return text
+
+
+def level_bounds(estimate: float, data_var: float, rel_sd: float, q: float
+                 ) -> tuple[float | None, float | None]:
+    """The levels mu with |estimate - mu| <= q · sqrt(data_var + (rel_sd · mu)^2): (low, high).
+
+    An error whose spread grows with the level itself (a relative drift) makes the plain
+    estimate ± q · sd lopsided: scaled by the estimate it is too narrow below the truth and too
+    wide above it. Solving for mu (as Fieller's interval does for a ratio) gives bounds that hold
+    at the stated confidence at every level: with k = (q · rel_sd)^2 < 1 they are
+    (estimate ∓ sqrt(k · estimate^2 + (1 - k) · q^2 · data_var)) / (1 - k), estimate ∓ q · sd when
+    rel_sd is 0. (None, None) when k >= 1: no level can then be excluded.
+    """
+    k = (q * rel_sd) ** 2
+    if k >= 1.0:
+        return None, None
+    disc = math.sqrt(k * estimate * estimate + (1.0 - k) * q * q * data_var)
+    return (estimate - disc) / (1.0 - k), (estimate + disc) / (1.0 - k)
 
 
 def _quantile(confidence: float, batch_df: int, data_var: float, var: float
@@ -217,18 +239,16 @@ def _quantile(confidence: float, batch_df: int, data_var: float, var: float
     return t_quantile(confidence, df), float(df)
 
 
-def _more_with_drift(n: int, b: int, size: int, data_var: float, drift_level: float,
-                     drift_time: float, q: float, gap: float) -> float | None:
-    """Further observations after which a bound with a drift allowance would likely clear the
-    threshold: the batch-means part shrinking as 1/length, the allowance recomputed for the
-    longer window (batches growing with it), the quantile kept."""
-    if gap <= 0:
-        return None
+def _more_with_drift(n: int, b: int, size: int, est: float, data_var: float, drift_sd: float,
+                     drift_time: float, q: float, threshold: float, op: Op) -> float | None:
+    """Further observations after which bounds with a drift allowance would likely decide: the
+    batch-means variance shrinking as 1/length, the allowance recomputed for the longer window
+    (batches growing with it), the estimate and the quantile kept."""
     for m in growing_sizes(n):
         grow = m / n
-        var = data_var / grow + drift_level ** 2 * unseen_drift_share(
-            b * size * grow, size * grow, b, drift_time)
-        if q * math.sqrt(var) <= gap:
+        rel = drift_sd * math.sqrt(unseen_drift_share(b * size * grow, size * grow, b, drift_time))
+        low, high = level_bounds(est, data_var / grow, rel, q)
+        if bounds_verdict(op, threshold, low, high) != "inconclusive":
             return float(m - n)
     return None
 

@@ -251,7 +251,8 @@ def test_reported_undecided_run_is_decided() -> None:
 # holding at least 100 completed requests, noisy per-bucket throughput (request turnover, the
 # engine's slowdown drifting by 10%).
 MANY_SEED_SHAPES = [
-    (2.0, "pass", 32, 100, 256),  # the reported shape
+    (2.933, "pass", 32, 100, 256),  # the reported case (INCONCLUSIVE in 12 of these 40 seeds before)
+    (2.0, "pass", 32, 100, 256),
     (2.0, "pass", 64, 32, 430),
     (2.0, "pass", 16, 64, 200),
     (0.5, "fail", 32, 16, 230),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -133,6 +134,13 @@ def test_mcnemar_exact_one_sided() -> None:
 def test_standard_error() -> None:
     assert stats.standard_error(0.5, 100) == pytest.approx(0.05)
     assert stats.standard_error(0.9, 0) == math.inf
+    assert stats.standard_error(1.0, 10) == 0.0 and stats.standard_error(0.0, 10) == 0.0
+
+
+@pytest.mark.parametrize("p", [97.5, 1.0001, -0.01, math.nan])
+def test_standard_error_rejects_a_percent_or_a_non_proportion(p: float) -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        stats.standard_error(p, 100)
 
 
 def test_items_needed_for_a_one_point_drop_match_the_design_numbers() -> None:
@@ -239,6 +247,117 @@ def test_batch_means_bound_covers_mean_of_autocorrelated_series() -> None:
         d = stats.series_decision(x, 0.0, ">=", 0.95)
         misses += d.low is not None and d.low > 0.0
     assert misses / reps <= 0.09  # nominal 5%, with room for Monte Carlo error
+
+
+def test_ou_mean_variance_matches_a_fine_discrete_process() -> None:
+    # Exponential correlation exp(-|i - j| / theta) over n points: the variance of their mean.
+    theta = 200.0
+    for n in (20, 200, 1000, 5000):
+        lags = np.arange(n)
+        weights = np.where(lags == 0, 1.0, 2.0) * (n - lags) / n**2
+        exact = float(np.sum(weights * np.exp(-lags / theta)))
+        assert stats.ou_mean_variance(n / theta) == pytest.approx(exact, rel=0.01)
+    assert stats.ou_mean_variance(0.0) == 1.0
+    assert stats.ou_mean_variance(1e-6) == pytest.approx(1.0, abs=1e-6)
+    assert stats.ou_mean_variance(1000.0) == pytest.approx(2 / 1000, rel=2e-3)
+
+
+def test_unseen_drift_share() -> None:
+    # A window far shorter than the drift: batch means see almost none of it.
+    assert stats.unseen_drift_share(3.0, 1.0, 3, 1000.0) == pytest.approx(1.0, abs=0.01)
+    # Batches far longer than the drift: what is missed is about V(window) * drift / batch.
+    window, batch, b, drift = 3000.0, 100.0, 30, 5.0
+    whole = stats.ou_mean_variance(window / drift)
+    assert stats.unseen_drift_share(window, batch, b, drift) == pytest.approx(
+        whole * drift / batch, rel=0.05)
+    assert stats.unseen_drift_share(window, batch, b, 0.0) == 0.0
+    # Shrinks as the window grows, for the same number of batches.
+    shares = [stats.unseen_drift_share(w, w / 5, 5, 5.0) for w in (5.0, 20.0, 80.0, 320.0)]
+    assert shares == sorted(shares, reverse=True) and shares[-1] < 0.01
+    with pytest.raises(ValueError):
+        stats.unseen_drift_share(10.0, 10.0, 1, 5.0)
+
+
+def _drifting(rng: np.random.Generator, n: int, level: float, drift_sd: float, drift_time: float,
+              noise_sd: float) -> np.ndarray:
+    """level * (1 + drift) + noise: a stationary AR(1) drift with exponential correlation time."""
+    phi = math.exp(-1.0 / drift_time)
+    d = np.empty(n)
+    prev = rng.normal() * drift_sd
+    for i, e in enumerate(rng.normal(size=n) * drift_sd * math.sqrt(1 - phi * phi)):
+        prev = phi * prev + e
+        d[i] = prev
+    return level * (1.0 + d) + rng.normal(size=n) * noise_sd
+
+
+def test_drift_allowance_keeps_short_windows_calibrated() -> None:
+    # 40 observations of a level drifting by 10% with a correlation time of 200 observations, at
+    # exactly the threshold: the window cannot show the drift, and plain batch means claim PASS or
+    # FAIL far too often; with the allowance for that drift each stays near its nominal 5%.
+    rng = np.random.default_rng(13)
+    reps = 600
+    plain: Counter[str] = Counter()
+    allowed: Counter[str] = Counter()
+    for _ in range(reps):
+        x = _drifting(rng, 40, 100.0, 0.10, 200.0, 3.0)
+        plain[stats.series_decision(x, 100.0, ">=", 0.95, min_batch=4).verdict] += 1
+        allowed[stats.series_decision(x, 100.0, ">=", 0.95, min_batch=4, drift_sd=0.10,
+                                      drift_time=200.0).verdict] += 1
+    assert plain["pass"] / reps > 0.15 and plain["fail"] / reps > 0.15
+    # Nominal 5% each; 8.5% leaves room for the Monte Carlo error of 600 runs.
+    assert allowed["pass"] / reps <= 0.085 and allowed["fail"] / reps <= 0.085, allowed
+    assert allowed["pass"] + allowed["fail"] > 0
+
+
+def test_level_bounds() -> None:
+    # Without a relative part: the plain estimate ± q · sd.
+    assert stats.level_bounds(100.0, 4.0, 0.0, 2.0) == pytest.approx((96.0, 104.0))
+    # Only a relative part: the levels from which 100 lies q · r · level away.
+    low, high = stats.level_bounds(100.0, 0.0, 0.1, 2.0)
+    assert low == pytest.approx(100.0 / 1.2) and high == pytest.approx(100.0 / 0.8)
+    # Each bound is the level whose own spread reaches the estimate.
+    low, high = stats.level_bounds(100.0, 9.0, 0.05, 1.645)
+    for mu in (low, high):
+        assert abs(100.0 - mu) == pytest.approx(1.645 * math.sqrt(9.0 + (0.05 * mu) ** 2))
+    assert stats.level_bounds(100.0, 1.0, 0.5, 2.0) == (None, None)
+
+
+def test_drift_allowance_decides_a_clear_margin_on_a_short_window() -> None:
+    rng = np.random.default_rng(18)
+    x = _drifting(rng, 40, 100.0, 0.10, 200.0, 2.0)
+    # Without the allowance a window this short for its correlation is left open ...
+    plain = stats.series_decision(x, 50.0, ">=", 0.95, min_batch=13)
+    assert plain.verdict == "inconclusive" and "cannot be estimated yet" in plain.method
+    # ... with it, batches of min_batch carry the data and the allowance the unseen drift.
+    kw = {"min_batch": 13, "drift_sd": 0.10, "drift_time": 200.0}
+    d = stats.series_decision(x, 50.0, ">=", 0.9975, **kw)
+    assert d.verdict == "pass" and d.low is not None and 50.0 < d.low < float(x.mean())
+    assert "3 batches of 13 s" in d.method and "drift allowance (10% over 200 s" in d.method
+    assert d.high is not None and d.high - d.estimate > d.estimate - d.low  # a relative spread
+    fail = stats.series_decision(x, 200.0, ">=", 0.9975, **kw)
+    assert fail.verdict == "fail" and fail.high is not None and fail.high < 200.0
+    # Near the threshold it stays open and says how much longer a window would likely do.
+    near = stats.series_decision(x, float(x.mean()) * 0.97, ">=", 0.95, **kw)
+    assert near.verdict == "inconclusive" and near.more_needed is not None and near.more_needed > 40
+    # Too short even for MIN_BATCHES batches of min_batch: open, asking for them.
+    short = stats.series_decision(x, 50.0, ">=", 0.95, min_batch=20, drift_sd=0.10,
+                                  drift_time=200.0)
+    assert short.verdict == "inconclusive" and short.more_needed == 20.0
+    assert "3 batches of at least 20 s needed" in short.method
+
+
+def test_drift_allowance_fades_on_long_windows() -> None:
+    # 6000 observations with batches of 200: what batches that long miss of a drift with a
+    # correlation time of 5 observations is about 5 / 200 of the window mean's drift variance.
+    rng = np.random.default_rng(19)
+    x = 100.0 + rng.normal(0.0, 30.0, 6000)
+    plain = stats.series_decision(x, 0.0, ">=", 0.95)
+    allowed = stats.series_decision(x, 0.0, ">=", 0.95, drift_sd=0.10, drift_time=5.0)
+    assert plain.low is not None and allowed.low is not None
+    assert plain.estimate == allowed.estimate and "30 batches of 200 s" in allowed.method
+    assert 0 < plain.low - allowed.low < 0.05 * (plain.estimate - plain.low)
+    share = stats.unseen_drift_share(6000, 200, 30, 5.0)
+    assert share == pytest.approx(stats.ou_mean_variance(6000 / 5.0) * 5 / 200, rel=0.05)
 
 
 def test_per_look_confidence() -> None:
