@@ -160,8 +160,8 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"results {state.settings.results_dir / state.run_id}"
     )
     if state.resumed:
-        lines.append(f"deepseek: continuing run {state.run_id}: {len(state.carried)} finished test(s) carry "
-                     "their results over")
+        lines.append(f"deepseek: continuing run {state.run_id}: {len(state.carried)} finished test(s); those "
+                     "decided under the same conditions carry their results over")
     return lines
 
 
@@ -262,13 +262,39 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             "deselect them with -m / -k")
 
 
+# What must not have changed for an earlier result to stand in a continued run (versions may).
+_CARRY_FINGERPRINT = ("endpoint_url", "endpoint_model", "simulated", "profile", "model", "engine", "hardware",
+                      "nodes", "devices_per_node", "thresholds_sha256", "tokenizer")
+
+
+def _still_holds(entry: dict[str, Any], item: pytest.Function, state: RunState) -> bool:
+    """An earlier result carries over only when it was decided (PASS or FAIL: an ERROR or an
+    undecided check is measured again) under what this run would measure: the same endpoint,
+    deployment, thresholds file and tokenizer, and for serving the same scenario once options apply."""
+    if entry.get("verdict") not in ("pass", "fail"):
+        return False
+    case = next((c for gate in GATES if (c := _case_of(item, gate)) is not None), None)
+    if case is None:
+        return False
+    now = state.fingerprint(case.profile)
+    before = entry.get("fingerprint") or {}
+    if any(now.get(key) != before.get(key) for key in _CARRY_FINGERPRINT):
+        return False
+    if entry.get("kind") == "serving":
+        from .serving.gate import api_of
+        from .serving.result import describe
+
+        return bool(entry.get("scenario") == describe(case.scenario, api_of(case, state.settings)))
+    return True
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """In a continued run (--deepseek-resume), a test whose result the run already holds is not run
-    again: its result carries over, and it passes or fails as it did."""
+    """In a continued run (--deepseek-resume), a test whose decided result the run already holds, measured
+    under the same conditions, is not run again: its result carries over, and it passes or fails as it did."""
     state = pyfuncitem.config.stash.get(STATE_KEY, None)
     entry = state.carried.get(pyfuncitem.nodeid) if state is not None else None
-    if entry is None:
+    if entry is None or not _still_holds(entry, pyfuncitem, state):
         return None
     from .fixtures import record_result
     from .report.entries import CollectedResult

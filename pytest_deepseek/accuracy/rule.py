@@ -240,6 +240,8 @@ def _resolution(ref: float, tolerance: float, n: int | None, spread: Any, confid
     """The smallest drop the set can detect (inf when unknown), and a warning when the tolerance is smaller."""
     if spread is None and not n:
         return math.inf, "the item count is unknown: whether the set can resolve the tolerance cannot be told."
+    if spread is None and not 0.0 <= ref <= 100.0:  # per-item reference scores outside 0..1
+        return math.inf, f"the reference {ref:.2f} is not a percentage: its binomial noise cannot be told."
     sd = float(spread) if spread is not None else stats.standard_error(ref / 100.0, n or 0) * 100.0
     resolvable = stats.resolvable_drop(sd, confidence)
     if math.isinf(resolvable) or tolerance >= resolvable:

@@ -48,7 +48,10 @@ class ResultCollector:
         else:
             self.results[where] = entry
         if result.kind == "serving" and not carried:
-            self.state.folder.append_csv_row(csv_row(entry))
+            if where is None:
+                self.state.folder.append_csv_row(csv_row(entry))
+            else:  # measured again in a continued run: its earlier row goes
+                self.state.folder.write_csv([csv_row(e) for e in self.results if e.result.kind == "serving"])
         self.write_summary()
 
     def summary(self) -> dict[str, Any]:

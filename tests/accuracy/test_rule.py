@@ -167,3 +167,11 @@ def test_paired_bootstrap_with_repeats(tmp_path: Path) -> None:
                   expected_items=None)
     assert check.verdict == "fail" and "paired bootstrap on 50 items" in check.message
     assert check.metrics["p_value"] < 0.05
+
+
+def test_a_reference_outside_0_to_100_is_a_warning_not_a_crash() -> None:
+    # Per-item reference scores above 1 (a tool that scores 0..5) make a "reference" above 100%.
+    from pytest_deepseek.accuracy.rule import _resolution
+
+    resolvable, warning = _resolution(120.0, 1.0, 10, None, 0.95)
+    assert resolvable == float("inf") and warning is not None and "not a percentage" in warning

@@ -10,7 +10,7 @@ import math
 import shutil
 import subprocess
 import sys
-import tomllib
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -147,9 +147,8 @@ def test_a_run_with_nothing_finished_does_not_pass(tmp_path: Path, capsys: pytes
 
 
 def test_the_console_script_is_declared() -> None:
-    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    module, _, function = scripts["pytest-deepseek"].partition(":")
-    assert (module, function) == ("pytest_deepseek.cli", "main") and callable(cli.main)
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "pytest-deepseek"]
+    assert (script.module, script.attr) == ("pytest_deepseek.cli", "main") and script.load() is cli.main
 
 
 def test_the_command_imports_no_pytest(tmp_path: Path) -> None:

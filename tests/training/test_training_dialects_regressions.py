@@ -53,6 +53,11 @@ def test_jsonl_step_that_is_no_step_is_a_corrupt_line(tmp_path: Path, bad_step: 
     assert corrupt_reasons(log) == ["step is not a whole number below 10^18"]
 
 
+def test_jsonl_boolean_step_key_gives_way_to_the_next_step_key(tmp_path: Path) -> None:
+    log = load(tmp_path, "m.jsonl", ['{"step": true, "iteration": 7, "loss": 1.0}'], "jsonl")
+    assert [r.iteration for r in log.records] == [7] and corrupt_reasons(log) == []
+
+
 @pytest.mark.parametrize("bad_step", ["NaN", "Infinity", "-Infinity"])
 def test_hf_step_that_is_no_step_is_a_corrupt_entry(tmp_path: Path, bad_step: str) -> None:
     lines = synth.llamafactory_lines(synth.losses(3))

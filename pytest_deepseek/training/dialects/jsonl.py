@@ -45,7 +45,8 @@ class JsonlParser(Parser):
         if not isinstance(d, dict):
             self.bad(lineno, s, "not a JSON object")
             return False
-        key = next((k for k in STEP_KEYS if isinstance(d.get(k), (int, float))), None)
+        key = next((k for k in STEP_KEYS if isinstance(d.get(k), (int, float)) and not isinstance(d.get(k), bool)),
+                   None)
         if key is None:
             return False
         step = json_step(d[key])
