@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -219,3 +220,14 @@ def assert_clear(message: str) -> None:
     assert message.strip(), "empty error message"
     leaked = [m for m in LEAKED_INTERNALS if m in message]
     assert not leaked, f"error message leaks an internal failure ({leaked[0]}): {message[:300]}"
+
+
+def write_tree(root: Path, files: Iterable[tuple[str, bytes]]) -> None:
+    """Write generated `(relative path, bytes)` files under `root` (a path that a shorter one already
+    made a folder of is left as the folder)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for rel, data in files:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            path.write_bytes(data)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pytest_deepseek.accuracy.read import READERS, ResultsError, read_results
 from pytest_deepseek.accuracy.records import ItemResult, ScoreRecord
 
-from .mutate import assert_clear, corrupted_bytes, json_values, mutated_document, mutated_lines
+from .mutate import assert_clear, corrupted_bytes, json_values, mutated_document, mutated_lines, write_tree
 from .target import Target
 
 RESULTS = Path(__file__).resolve().parents[1] / "data" / "eval-results"
@@ -66,11 +66,7 @@ def check_folder(example: ResultFolder) -> None:
     """`read_results` on the folder: well-typed records, or a clear `ResultsError`."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "results"
-        root.mkdir()
-        for rel, data in example.files:
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+        write_tree(root, example.files)
         try:
             records = read_results(root, backend=example.backend)
         except ResultsError as exc:

@@ -31,7 +31,7 @@ from training.synth import (
     torchtitan_lines,
 )
 
-from .mutate import assert_clear, corrupted_bytes, mutated_document, mutated_lines
+from .mutate import assert_clear, corrupted_bytes, mutated_document, mutated_lines, write_tree
 from .target import Target
 
 EXAMPLE_RUN = Path(__file__).resolve().parents[2] / "pytest_deepseek" / "data" / "examples" / "mmengine-toy"
@@ -209,12 +209,7 @@ def check_folder(example: LogFolder) -> None:
     """A folder of log files: detected, resolved and loaded, or a clear error."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "run"
-        root.mkdir()
-        for rel, data in example.files:
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.is_dir():
-                path.write_bytes(data)
+        write_tree(root, example.files)
         load(root, "auto")
 
 
