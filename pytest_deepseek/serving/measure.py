@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +207,10 @@ class LoadRun:
     check_every: int = 50  # measured records between looks
 
 
-async def _drive(run: LoadRun, on_record: Callable[[RequestRecord], None]) -> LoadResult:
+async def drive(run: LoadRun, on_record: Callable[[RequestRecord], None],
+                alongside: Callable[[LoadRunner], Awaitable[Any]] | None = None) -> LoadResult:
+    """Drive `run` through the streaming client on this event loop; `alongside(runner)`, when given,
+    runs beside the load on the same loop (a sampler watching the runner)."""
     scenario, target, tokenizer = run.scenario, run.target, run.tokenizer
     count_tokens = (lambda text: len(tokenizer.encode(text))) if tokenizer is not None else None
     async with make_http_client(target.base_url, concurrency=pool_size(scenario, len(run.plan.measured)),
@@ -220,7 +223,10 @@ async def _drive(run: LoadRun, on_record: Callable[[RequestRecord], None]) -> Lo
 
         runner = LoadRunner(send, load_shape(scenario), on_record=on_record, should_stop=run.should_stop,
                             check_every=run.check_every)
-        return await runner.run(run.plan.warmup, run.plan.measured)
+        if alongside is None:
+            return await runner.run(run.plan.warmup, run.plan.measured)
+        result, _ = await asyncio.gather(runner.run(run.plan.warmup, run.plan.measured), alongside(runner))
+        return result
 
 
 def run_load(run: LoadRun, writer: RecordWriter, progress: Progress) -> LoadResult:
@@ -232,7 +238,7 @@ def run_load(run: LoadRun, writer: RecordWriter, progress: Progress) -> LoadResu
         progress.update(record)
 
     try:
-        return asyncio.run(_drive(run, on_record))
+        return asyncio.run(drive(run, on_record))
     finally:
         writer.close()
         progress.finish()

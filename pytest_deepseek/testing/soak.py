@@ -33,20 +33,19 @@ import numpy as np
 
 from ..endpoint import probe_endpoint
 from ..report.store import RunFolder
-from ..serving.client import make_http_client, send_request
 from ..serving.contract import ClientHealth
 from ..serving.load import LoadResult, LoadRunner
 from ..serving.measure import (
+    LoadRun,
     RecordWriter,
     RequestPlan,
     ServingTarget,
-    load_shape,
+    drive,
     plan_requests,
-    pool_size,
     prompt_seed,
 )
 from ..serving.metrics import LatencySummary, compute_run_metrics
-from ..serving.records import RequestRecord, RequestSpec, RunTimeline
+from ..serving.records import RequestRecord, RunTimeline
 from ..serving.spec import Scenario
 from ..sim.config import SimConfig
 from ..sim.launcher import start_sim
@@ -481,22 +480,17 @@ class _Sampler:
 async def _drive(config: SoakConfig, target: ServingTarget, plan: RequestPlan, tokenizer: TextTokenizer,
                  writer: RecordWriter, server_pid: int, on_interval: Callable[[Interval], None]
                  ) -> tuple[LoadResult, _Sampler, _Sink]:
-    """The gate's `_drive` (serving/measure.py) with a sampler beside the load runner."""
-    scenario = config.scenario()
+    """The gate's own load drive (`serving.measure.drive`) with a sampler beside the load runner."""
     sink = _Sink(writer)
-    async with make_http_client(target.base_url, concurrency=pool_size(scenario, len(plan.measured)),
-                                api_key=target.api_key, timeout_s=target.timeout_s, tls=target.tls) as http:
+    samplers: list[_Sampler] = []
 
-        async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
-            return await send_request(http, spec, request_id=f"soak-{spec.index}", t_queued=t_queued,
-                                      count_tokens=lambda text: len(tokenizer.encode(text)),
-                                      continuous_usage=scenario.continuous_usage, on_start=on_start,
-                                      deadline_s=target.timeout_s)
+    async def sample(runner: LoadRunner) -> None:
+        samplers.append(_Sampler(config, runner, sink, server_pid, on_interval))
+        await samplers[0].run()
 
-        runner = LoadRunner(send, load_shape(scenario), on_record=sink)
-        sampler = _Sampler(config, runner, sink, server_pid, on_interval)
-        result, _ = await asyncio.gather(runner.run(plan.warmup, plan.measured), sampler.run())
-    return result, sampler, sink
+    run = LoadRun(scenario=config.scenario(), target=target, plan=plan, request_prefix="soak", tokenizer=tokenizer)
+    result = await drive(run, sink, alongside=sample)
+    return result, samplers[0], sink
 
 
 def run_soak(config: SoakConfig, results_dir: Path, on_interval: Callable[[Interval], None] = lambda _: None
