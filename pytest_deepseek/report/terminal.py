@@ -14,6 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ..serving.failures import failure_lines
 from ..verdict import GateResult
 
 if TYPE_CHECKING:
@@ -156,6 +157,18 @@ def failure_lines(entries: Sequence["CollectedResult"]) -> list[str]:
     return lines
 
 
+def request_failure_lines(results: Sequence[GateResult]) -> list[str]:
+    """Failed requests of each serving scenario, by kind with example request ids (none when all went well)."""
+    lines: list[str] = []
+    for result in results:
+        failures = result.details.get("failures") or {}
+        described = failure_lines(failures)
+        if described:
+            lines.append(f"requests of {result.profile}:{result.case_id}:")
+            lines.extend(f"  {line}" for line in described)
+    return lines
+
+
 def incomplete_lines(incomplete: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per test that started but left no result (the run stopped during it)."""
     lines = []
@@ -183,6 +196,8 @@ def render_tables(entries: Sequence["CollectedResult"], results_path: Path | str
         by_kind.setdefault(result.kind, []).append(result)
     if by_kind.get("serving"):
         console.print(serving_table(by_kind["serving"], simulated))
+        for line in request_failure_lines(by_kind["serving"]):
+            console.print(line, markup=False, soft_wrap=True)
     if by_kind.get("training"):
         console.print(training_table(by_kind["training"]))
     if by_kind.get("accuracy"):

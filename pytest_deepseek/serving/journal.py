@@ -26,6 +26,7 @@ from typing import Any
 from ..report.journal import Incomplete, Replayed
 from ..verdict import GateResult
 from .contract import ClientHealth
+from .failures import summarize_failures
 from .judge import as_check, contract_violations, deciding_timeline, judge
 from .load import LoadResult
 from .measure import ServingTarget
@@ -203,7 +204,7 @@ def decide(start: ScenarioStart, records: Sequence[RequestRecord], end: Scenario
         metrics=judgement.metrics, checks=[as_check(r) for r in judgement.results],
         violations=contract_violations(scenario, records, end.health, end.retokenized), health=end.health,
         stopped_early=end.stopped_early, batch_latencies_ms=end.batch_latencies_ms, facts=start.facts,
-        records=start.records, log=start.log,
+        records=start.records, log=start.log, failures=summarize_failures(records),
     )
     return Decision(result, judgement.metrics)
 

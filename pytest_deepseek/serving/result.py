@@ -14,6 +14,7 @@ import numpy as np
 
 from ..verdict import Check, GateResult
 from .contract import ClientHealth, ContractViolation, is_client_bound
+from .failures import FailureSummary, failure_lines
 from .metrics import RunMetrics
 from .records import RequestRecord
 from .spec import ClientLimits, Scenario
@@ -50,7 +51,7 @@ def measured_result(
     *, profile: str, case_id: str, scenario: Scenario, api: str, model: str, simulated: bool, nodes: int,
     devices_per_node: int, metrics: RunMetrics, checks: Sequence[Check], violations: Sequence[ContractViolation],
     health: ClientHealth, stopped_early: bool, batch_latencies_ms: Sequence[float], facts: Mapping[str, Any],
-    records: str, log: str,
+    records: str, log: str, failures: FailureSummary | None = None,
 ) -> GateResult:
     """The result of a scenario that ran: contract violations are problems (ERROR), then the checks."""
     return GateResult.decide(
@@ -73,6 +74,7 @@ def measured_result(
             "nodes": nodes,
             "devices_per_node": devices_per_node,
             "model": model,
+            "failures": (failures or FailureSummary(measured=0)).to_json(),
             **facts,
         },
     )
@@ -125,6 +127,10 @@ def log_lines(result: GateResult, metrics: RunMetrics, records: Sequence[Request
         lat = np.asarray(batch_latencies_ms)
         lines.append(f"Batch latency (ms): mean {lat.mean():.2f}, p50 {np.percentile(lat, 50):.2f}, "
                      f"p90 {np.percentile(lat, 90):.2f}, p99 {np.percentile(lat, 99):.2f}")
+    failures = result.details.get("failures") or {}
+    if failures.get("by_kind") or failures.get("notes"):
+        lines.append("Failed requests by kind:")
+        lines += [f"  {line}" for line in failure_lines(failures)]
     lines += [f"check: {check.message}" for check in result.checks]
     lines += [f"contract: {problem}" for problem in result.problems]
     lines += [f"Verdict: {result.verdict.upper()}", "=================================================="]
