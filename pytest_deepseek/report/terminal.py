@@ -185,12 +185,14 @@ def table_width(columns: int) -> int:
 
 
 def render_tables(entries: Sequence["CollectedResult"], results_path: Path | str, *, width: int = MIN_WIDTH,
-                  notes: Sequence[str] = ()) -> str:
-    """All tables, the failure explanations, where the results are, then `notes`, as text."""
+                  notes: Sequence[str] = (), color: bool = False) -> str:
+    """All tables, the failure explanations, where the results are, then `notes`, as text (with ANSI
+    colours when `color`: only for a terminal, never for a log or a file)."""
     results = [entry.result for entry in entries]
     simulated = any(r.simulated for r in results)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=False, color_system=None, highlight=False)
+    console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None,
+                      highlight=False)
     by_kind: dict[str, list[GateResult]] = {}
     for result in results:
         by_kind.setdefault(result.kind, []).append(result)
@@ -215,6 +217,7 @@ def render_summary(terminalreporter: Any, collector: "ResultCollector") -> None:
     writer = getattr(terminalreporter, "_tw", None)
     width = table_width(writer.fullwidth if writer is not None else 0)
     terminalreporter.write_sep("=", TITLE)
-    text = render_tables(collector.results, collector.state.folder.path, width=width, notes=collector.notes())
+    text = render_tables(collector.results, collector.state.folder.path, width=width, notes=collector.notes(),
+                         color=bool(getattr(writer, "hasmarkup", False)))
     for line in text.rstrip("\n").splitlines():
         terminalreporter.write_line(line)
