@@ -14,7 +14,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..serving.failures import failure_lines
+from ..serving.failures import failure_lines as request_kind_lines
 from ..verdict import GateResult
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ def request_failure_lines(results: Sequence[GateResult]) -> list[str]:
     lines: list[str] = []
     for result in results:
         failures = result.details.get("failures") or {}
-        described = failure_lines(failures)
+        described = request_kind_lines(failures)
         if described:
             lines.append(f"requests of {result.profile}:{result.case_id}:")
             lines.extend(f"  {line}" for line in described)
