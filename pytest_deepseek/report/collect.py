@@ -105,3 +105,7 @@ class ResultCollector:
     def pytest_unconfigure(self) -> None:
         if self.active or self.results:
             self.write_summary()
+        if any(entry.result.kind == "serving" for entry in self.results):
+            from .exports import write_exports  # numpy and the gates: not at plugin import
+
+            write_exports(self.state.folder.path)

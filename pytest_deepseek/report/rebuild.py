@@ -116,7 +116,10 @@ def _run_header(run_dir: Path, previous: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_rebuilt(run_dir: Path, rebuilt: Rebuilt) -> None:
-    """Rewrite the run's summary.json and test_result.csv (atomically) from `rebuilt`."""
+    """Rewrite the run's summary.json, test_result.csv (atomically) and exports from `rebuilt`."""
     folder = RunFolder(run_dir.parent, run_dir.name)
     folder.write_summary(rebuilt.summary())
     folder.write_csv([csv_row(entry) for entry in rebuilt.entries if entry.result.kind == "serving"])
+    from .exports import write_exports  # the files other tools read, from the same records
+
+    write_exports(run_dir)
