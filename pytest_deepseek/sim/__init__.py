@@ -2,7 +2,8 @@
 
 `sim://PRESET?key=value` URLs name a config (`parse_sim_url`); `start_sim` runs it as a
 subprocess, `start_sim_thread` / `SimServer` in this process. With a truth path it logs, per
-request, exactly which chunks it wrote and when (`read_truth`).
+request, exactly which chunks it wrote and when (`read_truth`). `fault_<name>=<selector>` keys
+inject faults on chosen requests (`faults.FAULT_NAMES`); the truth record names each one.
 """
 
 from .config import SimConfig, SimConfigError

@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SimConfigError, ContentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the port is taken
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,25 +8,29 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .config import SimConfig
+from . import faults as F
+from .config import SimConfig, SimConfigError
 from .content import ContentSource, Generation, load_content, random_words
 from .engine import EngineParams
 from .http import Connection, Request
 from .metrics import SimMetrics
 from .prompts import PromptCounter
 from .runtime import EngineLoop
-from .stream import BreakKind, OutputSink, StreamOptions
+from .stream import OutputFault, OutputSink, StreamOptions
 from .truth import TruthRecord, TruthWriter
 from .wire import Api, ChunkTemplate, error_body
 from .words import word_pool
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 FLUSH_INTERVAL_S = 0.5
+_STATUS_ERROR_TYPES = {429: "RateLimitError", 500: "InternalServerError", 502: "BadGatewayError",
+                       503: "ServiceUnavailableError"}
 
 
 class ApiError(Exception):
@@ -59,7 +63,13 @@ class SimApp:
         self.engine = EngineLoop(EngineParams.from_config(config), max_lag_ns=int(config.max_lag_ms * 1e6))
         self.metrics = SimMetrics()
         self.truth = TruthWriter(truth_path, FLUSH_INTERVAL_S) if truth_path is not None else None
-        self._numbers = itertools.count(1)  # generation requests in arrival order (seeds, failure injection)
+        self._numbers = itertools.count(1)  # generation requests in arrival order (seeds, fault injection)
+        try:
+            self.fault_plan = F.FaultPlan(config.faults, seed=config.seed,
+                                          legacy={key: getattr(config, key) for key in F.LEGACY_KEYS})
+        except F.FaultSpecError as exc:
+            raise SimConfigError(str(exc)) from None
+        self.on_refused: Callable[[float], None] | None = None  # set by the server: stop listening for S s
         self._ids = itertools.count(1)
         self._id_prefix = f"sim-{os.getpid():x}-{random.getrandbits(24):06x}"
         self._flusher: asyncio.TimerHandle | None = None
@@ -235,10 +245,12 @@ class SimApp:
                           params: dict[str, Any]) -> None:
         config = self.config
         number = next(self._numbers)
-        if config.fail_every and number % config.fail_every == 0:
-            truth.status, truth.error = 500, "injected_http_500"
-            self._fail(conn, truth, ApiError(500, f"simulated failure of request {number}", "InternalServerError"))
-            return
+        hit = self.fault_plan.pick(number)
+        if hit is not None:
+            truth.fault = hit.name
+            self.metrics.faults[hit.name] += 1
+            if self._answer_fault(conn, truth, hit.name, number):
+                return
         rng = random.Random((config.seed << 32) + number)
         max_tokens, min_tokens, ignore_eos = params["max_tokens"], params["min_tokens"], params["ignore_eos"]
         try:
@@ -256,27 +268,58 @@ class SimApp:
                                              "InternalServerError" if status >= 500 else "BadRequestError"))
             return
         pieces, n_reasoning, finish = self._pieces(generation, api, max_tokens, min_tokens, ignore_eos, rng)
-        break_kind: BreakKind | None = None
-        if config.fail_midstream_every and number % config.fail_midstream_every == 0:
-            break_kind = "midstream_close"
-        elif config.error_event_every and number % config.error_event_every == 0:
-            break_kind = "error_event"
-        if not pieces:
-            break_kind = None
+        fault = OutputFault(hit.name if hit else None, stall_s=config.stall_s,
+                            close_not_reset=hit is not None and hit.key == F.CLOSE_MIDSTREAM_KEY)
         response_id = ("cmpl-" if api == "completions" else "chatcmpl-") + truth.request_id
         created = int(time.time())
-        options: StreamOptions = params["options"]
         sink = OutputSink(
-            conn=conn, template=ChunkTemplate.make(api, response_id, config.model, created), pieces=pieces,
-            n_reasoning=n_reasoning, finish_reason=finish, options=options, truth=truth, metrics=self.metrics,
-            on_done=self._record, response_id=response_id, model=config.model, created=created,
-            break_after=max(1, len(pieces) // 2), break_kind=break_kind)
-        if options.stream:
-            conn.start_chunked(200, content_type="text/event-stream; charset=utf-8",
-                               headers=[("x-request-id", truth.request_id)])
-        seq_id = self.engine.submit(sink, truth.arrival_ns, truth.prompt_tokens, len(pieces))
-        sink.abort_engine = lambda: self.engine.abort(seq_id)
+            conn=conn, engine=self.engine, template=ChunkTemplate.make(api, response_id, config.model, created),
+            pieces=pieces, n_reasoning=n_reasoning, finish_reason=finish, options=params["options"], truth=truth,
+            metrics=self.metrics, on_done=self._record, response_id=response_id, model=config.model,
+            created=created, fault=fault, filler=random_words(rng, 64) if fault.name == F.ENDLESS else None)
+        self._answer(conn, sink, slow_head=fault.name == F.SLOW_HEADERS)
+
+    def _answer(self, conn: Connection, sink: OutputSink, *, slow_head: bool) -> None:
+        """Start the answer: stream headers (if streamed), then the engine sequence.
+
+        With a slow head, a stream's generation starts once its last header byte is out; a
+        non-streamed answer is generated first and its head trickles when it is written.
+        """
+        truth = sink.truth
         conn.on_lost = sink.on_client_lost
+        if slow_head:
+            conn.trickle_next_head(self.config.header_trickle_s)
+        if not sink.options.stream:
+            sink.start(truth.arrival_ns)
+            return
+        if slow_head:
+            conn.on_head_sent = lambda: sink.start(time.perf_counter_ns())
+        conn.start_chunked(200, content_type="text/event-stream; charset=utf-8",
+                           headers=[("x-request-id", truth.request_id)])
+        if not slow_head:
+            sink.start(truth.arrival_ns)
+
+    def _answer_fault(self, conn: Connection, truth: TruthRecord, name: str, number: int) -> bool:
+        """Answer a fault that replaces the generation; False when `name` acts on the output instead."""
+        if name == F.REFUSED:
+            self._dropped(truth, F.REFUSED)
+            if self.on_refused is not None:
+                self.on_refused(self.config.refused_s)  # closes this connection with the others
+            else:
+                conn.abort()
+            return True
+        if name == F.RESET_BEFORE_HEADERS:
+            conn.reset()
+            self._dropped(truth, F.RESET_BEFORE_HEADERS)
+            return True
+        status = F.STATUS_FAULTS.get(name)
+        if status is None:
+            return False
+        truth.status, truth.error = status, f"injected_http_{status}"
+        headers = [("retry-after", str(self.config.retry_after_s))] if name == F.RATE_LIMITED else None
+        self._fail(conn, truth, ApiError(status, f"simulated failure of request {number} ({name})",
+                                         _STATUS_ERROR_TYPES.get(status, "InternalServerError")), headers)
+        return True
 
     def _pieces(self, generation: Generation, api: Api, max_tokens: int, min_tokens: int, ignore_eos: bool,
                 rng: random.Random) -> tuple[list[str], int, str]:
@@ -295,10 +338,17 @@ class SimApp:
         finish = "length" if natural >= max_tokens else "stop"
         return pieces, min(len(reasoning), len(pieces)), finish
 
-    def _fail(self, conn: Connection, truth: TruthRecord, exc: ApiError) -> None:
+    def _fail(self, conn: Connection, truth: TruthRecord, exc: ApiError,
+              headers: list[tuple[str, str]] | None = None) -> None:
         self.metrics.failures[f"http_{exc.status}"] += 1
         self._json(conn, exc.status, error_body(str(exc), exc.kind, exc.status),
-                   headers=[("x-request-id", truth.request_id)])
+                   headers=[("x-request-id", truth.request_id), *(headers or [])])
+        self._record(truth)
+
+    def _dropped(self, truth: TruthRecord, error: str) -> None:
+        """Record a request whose connection went away before a status line."""
+        truth.status, truth.error = 0, error
+        self.metrics.failures[error] += 1
         self._record(truth)
 
     def _record(self, truth: TruthRecord) -> None:

@@ -2,7 +2,9 @@
 
 One request at a time per connection (pipelined requests wait in the buffer). The handler gets
 the parsed request and the connection, and answers with `send_response` (a whole body) or with
-`start_chunked` / `write_chunk` / `end_chunked` (a stream); `abort` drops the connection.
+`start_chunked` / `write_chunk` / `end_chunked` (a stream); `abort` closes the connection,
+`reset` drops it with a TCP reset. `trickle_next_head` makes the next response's status line and
+headers go out one byte at a time (what follows them waits until they are all out).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
+import struct
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -81,6 +85,13 @@ class Connection(asyncio.Protocol):
         self._started = False  # the response in progress has sent its headers
         self._chunked = True  # False for HTTP/1.0 clients: the stream ends when the connection closes
         self._eof = False  # the client closed its sending side
+        self.closed_by_server = False  # closed by `abort` / `reset` rather than by the client
+        self.on_peer_eof: Callable[[], None] | None = None  # called when the client closes its side mid-response
+        self.on_head_sent: Callable[[], None] | None = None  # called once a trickled head is all out
+        self._trickle_s: float | None = None  # the next head goes out one byte per this many seconds
+        self._held: bytearray | None = None  # bytes written while the head trickles, sent after it
+        self._finish_deferred = False  # the response ended while its head was still trickling
+        self._trickle_task: asyncio.Task[None] | None = None
 
     # asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -98,10 +109,18 @@ class Connection(asyncio.Protocol):
         self._eof = True
         if not self._busy:
             self.abort()
+        elif self.on_peer_eof is not None:
+            self.on_peer_eof()
         return True  # keep the write side open until the response in progress is done
+
+    @property
+    def peer_closed(self) -> bool:
+        """True once the client has closed its sending side (or the whole connection)."""
+        return self._eof or self.closed
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._stop_trickle()
         callback, self.on_lost = self.on_lost, None
         if callback is not None:
             callback()
@@ -180,6 +199,10 @@ class Connection(asyncio.Protocol):
                 self.abort()
 
     def _finish(self) -> None:
+        if self._held is not None:  # the head is still trickling: end once it is out
+            self._finish_deferred = True
+            return
+        self._trickle_s = None
         self._busy = False
         self._started = False
         self.on_lost = None
@@ -199,7 +222,7 @@ class Connection(asyncio.Protocol):
         all_headers = [("content-type", content_type), ("content-length", str(len(body)))]
         if not self._keep_alive:
             all_headers.append(("connection", "close"))
-        self.transport.write(_header_block(status, all_headers + (headers or [])) + body)
+        self._write_head(_header_block(status, all_headers + (headers or [])), body)
         self._finish()
 
     def start_chunked(self, status: int, *, content_type: str, headers: list[tuple[str, str]] | None = None) -> None:
@@ -214,30 +237,97 @@ class Connection(asyncio.Protocol):
             self._keep_alive = False
         if not self._keep_alive:
             all_headers.append(("connection", "close"))
-        self.transport.write(_header_block(status, all_headers + (headers or [])))
+        self._write_head(_header_block(status, all_headers + (headers or [])))
 
     def write_chunk(self, data: bytes) -> None:
         """Write one piece of a streamed response (no-op once the connection is closed)."""
         if data and not self.closed and self.transport is not None:
-            self.transport.write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
+            self._write(b"%x\r\n%b\r\n" % (len(data), data) if self._chunked else data)
 
     def end_chunked(self, last: bytes = b"") -> None:
         """Write `last`, end the streamed response (terminating chunk or close) and the request."""
         if self.closed or self.transport is None:
             return
         if not self._chunked:
-            self.transport.write(last)
+            self._write(last)
         elif last:
-            self.transport.write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(last), last))
+            self._write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(last), last))
         else:
-            self.transport.write(b"0\r\n\r\n")
+            self._write(b"0\r\n\r\n")
         self._finish()
 
     def abort(self) -> None:
-        """Close the connection now, dropping the response in progress."""
+        """Close the connection now (FIN once written bytes are out), dropping the response in progress."""
         if self.transport is not None and not self.closed:
             self.transport.close()
-            self.closed = True
-            callback, self.on_lost = self.on_lost, None
-            if callback is not None:
-                callback()
+            self._closed_here()
+
+    def reset(self) -> None:
+        """Drop the connection with a TCP reset (RST); bytes not yet handed to the kernel are lost."""
+        if self.transport is None or self.closed:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:  # already gone: closing it is all there is left to do
+                pass
+        self.transport.abort()
+        self._closed_here()
+
+    def _closed_here(self) -> None:
+        self.closed = True
+        self.closed_by_server = True
+        self._stop_trickle()
+        callback, self.on_lost = self.on_lost, None
+        if callback is not None:
+            callback()
+
+    # slow headers -------------------------------------------------------------------------------
+    def trickle_next_head(self, interval_s: float) -> None:
+        """Send the next response's status line and headers one byte every `interval_s` seconds."""
+        self._trickle_s = interval_s
+
+    @property
+    def head_trickling(self) -> bool:
+        """True while a response head is going out byte by byte."""
+        return self._held is not None
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is None or self.closed:
+            return
+        if self._held is not None:
+            self._held += data
+        else:
+            self.transport.write(data)
+
+    def _write_head(self, head: bytes, body: bytes = b"") -> None:
+        """Write a response head and what follows it (in one write unless the head trickles)."""
+        if self._trickle_s is None:
+            self._write(head + body)
+            return
+        self._held = bytearray(body)
+        self._trickle_task = asyncio.ensure_future(self._trickle(head, self._trickle_s))
+
+    async def _trickle(self, head: bytes, interval_s: float) -> None:
+        for i in range(len(head)):
+            if i:
+                await asyncio.sleep(interval_s)
+            if self.closed or self.transport is None:
+                return
+            self.transport.write(head[i : i + 1])
+        callback, self.on_head_sent = self.on_head_sent, None
+        if callback is not None:
+            callback()
+        held, self._held = self._held, None
+        self._trickle_task = None
+        if held and not self.closed:
+            self.transport.write(bytes(held))
+        if self._finish_deferred:
+            self._finish_deferred = False
+            self._finish()
+
+    def _stop_trickle(self) -> None:
+        task, self._trickle_task = self._trickle_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()

@@ -56,11 +56,27 @@ class RunningSim:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._release()
+        return int(self.process.returncode)
+
+    def kill(self) -> int:
+        """SIGKILL (no truth flush, like a crashed server) and wait for the exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._release()
+        return int(self.process.returncode)
+
+    def _release(self) -> None:
         if self._drain is not None:
             self._drain.join(timeout=1)
         if self.process.stdout is not None:
             self.process.stdout.close()
-        return int(self.process.returncode)
+
+    @property
+    def port(self) -> int:
+        """The TCP port it listens on."""
+        return int(self.base_url.rsplit(":", 1)[1].split("/", 1)[0])
 
     def __enter__(self) -> RunningSim:
         return self
@@ -111,16 +127,18 @@ def _log_tail(log_path: Path | None) -> str:
 
 
 def start_sim(url_or_config: str | SimConfig, *, truth_path: Path | None = None, log_path: Path | None = None,
-              ready_timeout_s: float = 20) -> RunningSim:
-    """Start `python -m pytest_deepseek.sim` on 127.0.0.1 (a free port) and wait until it is healthy.
+              ready_timeout_s: float = 20, port: int | None = None) -> RunningSim:
+    """Start `python -m pytest_deepseek.sim` on 127.0.0.1 and wait until it is healthy.
 
-    `url_or_config` is a `sim://` URL, a preset name, or a SimConfig. The child's stderr goes to
-    `log_path` (discarded when None). Raises SimConfigError for a bad URL, SimStartError when the
-    child does not become ready within `ready_timeout_s`.
+    `url_or_config` is a `sim://` URL, a preset name, or a SimConfig. `port` None or 0 picks a
+    free port; a fixed port lets a test start a new simulator where a killed one listened. The
+    child's stderr goes to `log_path` (discarded when None). Raises SimConfigError for a bad URL,
+    SimStartError when the child does not become ready within `ready_timeout_s` (a port in use
+    included).
     """
     config = resolve_config(url_or_config)
-    cmd = [sys.executable, "-m", "pytest_deepseek.sim", "--exit-with-parent", "--host", "127.0.0.1", "--port", "0",
-           "--config-json", json.dumps(config.to_json_dict())]
+    cmd = [sys.executable, "-m", "pytest_deepseek.sim", "--exit-with-parent", "--host", "127.0.0.1",
+           "--port", str(port or 0), "--config-json", json.dumps(config.to_json_dict())]
     if truth_path is not None:
         cmd += ["--truth", str(truth_path)]
     log_handle = log_path.open("ab") if log_path is not None else None
@@ -154,6 +172,7 @@ def _discard(stream: IO[bytes]) -> None:
         pass
 
 
-def start_sim_thread(url_or_config: str | SimConfig, *, truth_path: Path | None = None) -> ThreadedSim:
+def start_sim_thread(url_or_config: str | SimConfig, *, truth_path: Path | None = None,
+                     port: int | None = None) -> ThreadedSim:
     """The in-process variant: the same server on an event loop in a daemon thread of this process."""
-    return ThreadedSim(resolve_config(url_or_config), truth_path=truth_path)
+    return ThreadedSim(resolve_config(url_or_config), truth_path=truth_path, port=port or 0)

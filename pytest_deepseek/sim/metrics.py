@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .faults import FAULT_NAMES
+
 
 @dataclass
 class SimMetrics:
@@ -14,6 +16,7 @@ class SimMetrics:
     generation_tokens: int = 0  # counted as tokens are emitted
     success: Counter[str] = field(default_factory=Counter)  # by finish reason
     failures: Counter[str] = field(default_factory=Counter)  # by error kind
+    faults: Counter[str] = field(default_factory=Counter)  # injected faults, by fault name
     running: int = 0
     waiting: int = 0
     engine_steps: int = 0
@@ -52,4 +55,7 @@ class SimMetrics:
         kinds = sorted(self.failures) or ["http_500"]
         counter("sim:request_failure_total", "Requests that failed (injected or invalid).",
                 [(f'{label},kind="{k}"', self.failures[k]) for k in kinds])
+        names = list(FAULT_NAMES) + sorted(set(self.faults) - set(FAULT_NAMES))
+        counter("sim:faults_injected_total", "Faults injected, by fault name.",
+                [(f'{label},fault="{name}"', self.faults[name]) for name in names])
         return "\n".join(out) + "\n"

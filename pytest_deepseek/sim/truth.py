@@ -27,8 +27,9 @@ class TruthRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0  # tokens emitted, reasoning included
     reasoning_tokens: int = 0  # of which reasoning (completions: the <think> tags count)
-    status: int = 200  # HTTP status answered
+    status: int = 200  # HTTP status answered; 0 when the connection was dropped before a status line
     error: str | None = None  # None, or what went wrong (injected failures say which kind)
+    fault: str | None = None  # the injected fault (a name in faults.FAULT_NAMES), if any
     api: str = ""  # "completions" or "chat"
     stream: bool = True
     finish_reason: str | None = None

@@ -29,7 +29,7 @@ def parse_sim_url(url: str) -> SimConfig:
     except SimConfigError:
         raise SimConfigError(
             f"unknown sim preset {name!r} in {url!r}; presets: {', '.join(preset_names())}; "
-            f"keys: {', '.join(valid_keys())}, content_<name>"
+            f"keys: {', '.join(valid_keys())}, content_<name>, fault_<name>"
         ) from None
     try:
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
@@ -58,5 +58,6 @@ def to_sim_url(config: SimConfig) -> str:
         if value != getattr(base, key):
             query.append((key, str(value)))
     query += [(f"content_{k}", v) for k, v in sorted(config.content_options.items())]
+    query += [(f"fault_{k}", v) for k, v in sorted(config.faults.items())]
     name = config.preset if config.preset in preset_names() else "deepseek-v3"
     return f"{SCHEME}://{name}" + (f"?{urllib.parse.urlencode(query)}" if query else "")

@@ -90,10 +90,11 @@ def error_event(message: str, kind: str = "InternalServerError", code: int = 500
 
 
 def full_response(api: Api, response_id: str, model: str, created: int, *, text: str, reasoning: str | None,
-                  finish_reason: str, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-    """A non-streaming completion or chat completion body."""
-    usage = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion_tokens,
-             "completion_tokens": completion_tokens}
+                  finish_reason: str | None, prompt_tokens: int, completion_tokens: int,
+                  usage: bool = True) -> dict[str, Any]:
+    """A non-streaming completion or chat completion body (without `usage` when `usage` is False)."""
+    counts = {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens + completion_tokens,
+              "completion_tokens": completion_tokens}
     if api == "completions":
         choice: dict[str, Any] = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason,
                                   "stop_reason": None}
@@ -105,5 +106,8 @@ def full_response(api: Api, response_id: str, model: str, created: int, *, text:
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason,
                   "stop_reason": None}
         obj = "chat.completion"
-    return {"id": response_id, "object": obj, "created": created, "model": model, "choices": [choice],
-            "usage": usage}
+    body: dict[str, Any] = {"id": response_id, "object": obj, "created": created, "model": model,
+                            "choices": [choice]}
+    if usage:
+        body["usage"] = counts
+    return body
