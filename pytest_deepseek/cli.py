@@ -1,4 +1,4 @@
-"""The `pytest-deepseek` command: work on a run's results folder without pytest.
+"""The `pytest-deepseek` command: work on runs' results folders without pytest.
 
     pytest-deepseek report RUN_DIR
 
@@ -6,11 +6,20 @@ rebuilds RUN_DIR/summary.json and RUN_DIR/test_result.csv from the records and e
 run left (a run killed with `kill -9` included) and prints the tables a pytest run prints at its
 end. Exit status: 0 when every result passed, 1 otherwise (a failure, an error, an unfinished
 test, or nothing to report), 2 when RUN_DIR is not a run folder.
+
+    pytest-deepseek compare A B [--json PATH] [--tolerance METRIC=VALUE ...] [--confidence C]
+
+compares run B with run A (the baseline) test by test: each metric's change with bounds from both
+runs' noise and a verdict against its tolerance, then what differs between the runs' conditions.
+A and B are run folders, results folders (their latest run) or names of saved baselines. Exit
+status: 0 when no metric is significantly worse than its tolerance allows, 1 otherwise (or when a
+run's figures cannot be trusted), 2 for bad input (not a run, no test in common, a bad tolerance).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from collections.abc import Sequence
@@ -30,7 +39,39 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", metavar="RUN_DIR", type=Path,
                         help="a run folder (deepseek-results/<run-id>), or a results folder whose "
                              "'latest' file names one")
+    _compare_parser(commands)
     return parser
+
+
+def _compare_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    compare = commands.add_parser(
+        "compare", help="compare run B with run A (a baseline): changes, their bounds, regressions",
+        description="Compare run B with run A test by test: every metric's change, one-sided bounds of the "
+                    "change from both runs' noise, and a verdict against its tolerance (FAIL: worse than "
+                    "allowed beyond the noise; PASS: within it beyond the noise; INCONCLUSIVE: the runs cannot "
+                    "tell); then the conditions that differ between the runs. Exit status 0 when nothing "
+                    "regressed, 1 when something did (or a run's figures cannot be trusted), 2 for bad input.")
+    for name, what in (("a", "the baseline"), ("b", "the run compared with it")):
+        compare.add_argument(name, metavar=name.upper(),
+                             help=f"{what}: a run folder, a results folder (its latest run) or a saved baseline's name")
+    compare.add_argument("--json", dest="json_path", type=Path, metavar="PATH",
+                         help="also write the comparison as JSON to PATH")
+    compare.add_argument("--results-dir", type=Path, default=Path("deepseek-results"), metavar="DIR",
+                         help="where baselines are looked up by name (DIR/baselines/NAME; default: deepseek-results)")
+    compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
+                         help="a metric's tolerance, a percent (ttft_ms.p99=10%%) or an absolute number "
+                              "(score=1.0); repeatable. Defaults: " + _default_tolerances())
+    compare.add_argument("--confidence", type=float, metavar="C",
+                         help="one-sided confidence of the bounds (default: each test's own, 0.95 unless the "
+                              "thresholds say otherwise)")
+
+
+def _default_tolerances() -> str:
+    from .regression.spec import DEFAULT_TOLERANCES, FAMILY_TOLERANCES
+
+    named = ", ".join(f"{k}={v}" for k, v in DEFAULT_TOLERANCES.items())
+    families = ", ".join(f"{k}={v}" for k, v in FAMILY_TOLERANCES.items())
+    return f"{named}; any other metric by its family: {families}".replace("%", "%%")
 
 
 def report(run_dir: Path) -> int:
@@ -56,11 +97,56 @@ def report(run_dir: Path) -> int:
     return EXIT_PASSED if rebuilt.passed else EXIT_NOT_PASSED
 
 
+def compare(a: str, b: str, *, json_path: Path | None = None, results_dir: Path = Path("deepseek-results"),
+            tolerances: Sequence[str] = (), confidence: float | None = None) -> int:
+    """`pytest-deepseek compare A B`: read both runs, compare, print, write the JSON; the exit status."""
+    from .regression.baseline import BaselineError, resolve
+    from .regression.compare import compare_runs
+    from .regression.load import load_run
+    from .regression.spec import RegressionSpec
+    from .regression.table import render_comparison
+    from .report.terminal import table_width
+
+    try:
+        spec = RegressionSpec.of(_tolerance_map(tolerances), confidence=confidence)
+        run_a, run_b = (load_run(resolve(x, results_dir), label=x) for x in (a, b))
+    except (BaselineError, ValueError) as exc:
+        print(f"pytest-deepseek compare: {exc}", file=sys.stderr)
+        return EXIT_BAD_RUN_DIR
+    comparison = compare_runs(run_a, run_b, spec)
+    print(render_comparison(comparison, width=table_width(shutil.get_terminal_size().columns)), end="")
+    if json_path is not None:
+        json_path.write_text(json.dumps(comparison.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"wrote {json_path}")
+    if not comparison.tests:
+        print(f"pytest-deepseek compare: {a} and {b} have no test in common", file=sys.stderr)
+        return EXIT_BAD_RUN_DIR
+    return EXIT_NOT_PASSED if comparison.regressed else EXIT_PASSED
+
+
+def _tolerance_map(items: Sequence[str]) -> dict[str, str | float]:
+    """`METRIC=VALUE` arguments -> the `regression:` mapping they stand for (ValueError for a bad one)."""
+    out: dict[str, str | float] = {}
+    for item in items:
+        metric, sep, value = item.partition("=")
+        if not sep or not metric.strip() or not value.strip():
+            raise ValueError(f"--tolerance {item!r}: expected METRIC=VALUE (ttft_ms.p99=10% or score=1.0)")
+        text = value.strip()
+        try:
+            out[metric.strip()] = text if text.endswith("%") else float(text)
+        except ValueError:
+            raise ValueError(f"--tolerance {item!r}: {text!r} is neither a percent nor a number") from None
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     if args.command == "report":
         return report(args.run_dir)
+    if args.command == "compare":
+        return compare(args.a, args.b, json_path=args.json_path, results_dir=args.results_dir,
+                       tolerances=args.tolerance, confidence=args.confidence)
     return EXIT_BAD_RUN_DIR  # argparse already refused unknown commands
 
 

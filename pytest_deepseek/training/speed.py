@@ -78,14 +78,27 @@ def _default_statistic(metric: str, spec: EntrySpec) -> str:
     return "max" if "mem" in metric else spec.speed_statistic
 
 
+def bound_rows(records: Sequence[Record], bound: Bound, spec: EntrySpec) -> tuple[list[Record], int]:
+    """The records a floor or ceiling is decided on (steady ones, all for memory, with a finite value),
+    outliers left out except for an aggregate; and how many outliers were left out."""
+    stat = bound.statistic or _default_statistic(bound.metric, spec)
+    memory = "mem" in bound.metric
+    pool = list(records) if memory else steady(records, spec.warmup_iters)
+    rows = [r for r in pool if bound.metric in r.metrics and r.metrics[bound.metric] == r.metrics[bound.metric]]
+    if stat == "aggregate" or memory or len(rows) < 3:
+        return rows, 0
+    med = quantile(sorted(r.metrics[bound.metric] for r in rows), 0.5)
+    f = spec.outlier_factor
+    kept = [r for r in rows if med / f <= r.metrics[bound.metric] <= med * f] if med > 0 else rows
+    return kept, len(rows) - len(kept)
+
+
 def check_bound(records: Sequence[Record], bound: Bound, spec: EntrySpec, ended: bool,
                 where: str = "") -> tuple[Check, dict[str, Any]]:
     """A floor (>=) or ceiling (<=) on a named statistic over steady, outlier-free records."""
     stat = bound.statistic or _default_statistic(bound.metric, spec)
     op = ">=" if bound.kind == "floor" else "<="
     memory = "mem" in bound.metric
-    pool = list(records) if memory else steady(records, spec.warmup_iters)
-    rows = [r for r in pool if bound.metric in r.metrics and r.metrics[bound.metric] == r.metrics[bound.metric]]
     base: dict[str, Any] = dict(name=bound.check_name, metric=bound.metric, op=op, threshold=bound.threshold,
                                 statistic=stat)
     if not any(bound.metric in r.metrics for r in records):
@@ -94,13 +107,7 @@ def check_bound(records: Sequence[Record], bound: Bound, spec: EntrySpec, ended:
                               message=f"metric {bound.metric!r} not found in {where or 'the log'} (metrics: "
                                       f"{', '.join(seen)}); derived speeds need seq_length/global_batch_size/devices",
                               final=True), {}
-    excluded = 0
-    if stat != "aggregate" and not memory and len(rows) >= 3:
-        med = quantile(sorted(r.metrics[bound.metric] for r in rows), 0.5)
-        f = spec.outlier_factor
-        kept = [r for r in rows if med / f <= r.metrics[bound.metric] <= med * f] if med > 0 else rows
-        excluded = len(rows) - len(kept)
-        rows = kept
+    rows, excluded = bound_rows(records, bound, spec)
     if len(rows) < (1 if memory else spec.min_records):
         return training_check(**base, verdict="inconclusive",
                               iterations=(rows[0].iteration, rows[-1].iteration) if rows else None,
