@@ -7,6 +7,7 @@ the fixtures build the context, so the gates never touch pytest.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +25,42 @@ ProgressFn = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class SessionDeadline:
+    """--deepseek-session-deadline: how long the whole session may run, from its start (wall clock,
+    so that xdist workers share the controller's start)."""
+
+    limit_s: float
+    started_at: float  # time.time() when the session started
+
+    def left_s(self, now: float | None = None) -> float:
+        """Seconds left (negative once passed)."""
+        return self.started_at + self.limit_s - (time.time() if now is None else now)
+
+    @property
+    def passed(self) -> bool:
+        """True once the deadline has passed."""
+        return self.left_s() <= 0
+
+    def not_run(self) -> str:
+        """The problem of a gate test that starts after the deadline."""
+        late = -self.left_s()
+        return (f"not run: the session deadline of {self.limit_s:g} s passed {late:.1f} s before this test "
+                "started (--deepseek-session-deadline)")
+
+    def reached(self) -> str:
+        """The start of the problem of a measurement the deadline cut short."""
+        return f"session deadline of {self.limit_s:g} s reached"
+
+
+@dataclass(frozen=True)
 class GateContext:
     """The session's settings, endpoint and results folder, as one gate test sees them.
 
     `tokenizer` loads the run's tokenizer on first call (it may raise `TokenizerError`);
     `thresholds_dir` is where relative paths of the thresholds file are taken from; `fingerprint` is
     the session's part of the result's fingerprint (written beside the case, so that a result
-    rebuilt from the results folder carries it too).
+    rebuilt from the results folder carries it too); `session_deadline`, when set, is when the
+    session must end (a measurement running then stops, a test starting later is not run).
     """
 
     settings: "Settings"
@@ -41,6 +71,7 @@ class GateContext:
     thresholds_dir: Path | None = None
     progress: ProgressFn | None = None
     fingerprint: Mapping[str, Any] = field(default_factory=dict)
+    session_deadline: SessionDeadline | None = None
 
     @contextlib.contextmanager
     def measuring(self, endpoint: "EndpointInfo") -> Iterator[None]:

@@ -112,6 +112,7 @@ def gate_context(request: pytest.FixtureRequest, fingerprint: Mapping[str, Any] 
         settings=state.settings, folder=state.folder, endpoint=state.endpoint, nodeid=request.node.nodeid,
         tokenizer=_tokenizer_loader(state), thresholds_dir=thresholds.parent if thresholds is not None else None,
         progress=_progress_writer(request.config), fingerprint=dict(fingerprint or {}),
+        session_deadline=state.session_deadline,
     )
 
 
@@ -137,7 +138,12 @@ def _run_fixture(gate: Gate) -> Any:
 
         def run_case(case: Any) -> GateResult:
             session_part = run_state(request.config).fingerprint(case.profile)
-            result: GateResult = module.run(case, gate_context(request, session_part))
+            ctx = gate_context(request, session_part)
+            deadline = ctx.session_deadline
+            if deadline is not None and deadline.passed:
+                result = not_run(gate, case, ctx, deadline.not_run())
+            else:
+                result = module.run(case, ctx)
             result = with_session_fingerprint(result, session_part)
             record_result(request.node, result)
             return result
@@ -146,6 +152,17 @@ def _run_fixture(gate: Gate) -> Any:
 
     run.__doc__ = f"A function that runs a {gate.kind} case, records its result and returns it."
     return run
+
+
+def not_run(gate: Gate, case: Any, ctx: GateContext, problem: str) -> GateResult:
+    """The ERROR of a gate test that is not run (the session deadline passed): the gate's own
+    `not_run` notes it where its results are rebuilt from; a gate without one leaves it to summary.json."""
+    own = getattr(gate.module(), "not_run", None)
+    if own is not None:
+        result: GateResult = own(case, ctx, problem)
+        return result
+    case_id = str(case.id).split(":", 1)[-1]
+    return GateResult.decide(gate.kind, case.profile.name, case_id, (), problems=[problem])
 
 
 # `serving_case`, `serving_run`, `training_case`, ...: pytest finds fixtures by module attribute.

@@ -9,6 +9,7 @@ the run id and the checked endpoint through `workerinput` and send results back 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "deepseek_run_id" in workerinput:
         state = RunState(settings=settings, run_id=workerinput["deepseek_run_id"],
                          started=workerinput["deepseek_started"], is_worker=True,
-                         carried=workerinput.get("deepseek_carried") or {})
+                         carried=workerinput.get("deepseek_carried") or {},
+                         started_at=workerinput.get("deepseek_started_at") or time.time())
         if workerinput.get("deepseek_endpoint"):
             state.endpoint = EndpointInfo.from_json(workerinput["deepseek_endpoint"])
     elif settings.resume is not None:
@@ -140,6 +142,7 @@ class _XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["deepseek_run_id"] = self.state.run_id
         node.workerinput["deepseek_started"] = self.state.started
+        node.workerinput["deepseek_started_at"] = self.state.started_at
         node.workerinput["deepseek_carried"] = self.state.carried
         if self.state.endpoint is not None:
             node.workerinput["deepseek_endpoint"] = self.state.endpoint.to_json()

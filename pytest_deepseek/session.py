@@ -14,10 +14,12 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import platform
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import __version__
+from .context import SessionDeadline
 from .endpoint import EndpointInfo
 from .report.store import RunFolder
 from .settings import Settings
@@ -36,6 +38,7 @@ class RunState:
     endpoint: EndpointInfo | None = None
     resumed: str | None = None  # when this session continued the run (--deepseek-resume)
     carried: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> summary entry, finished before
+    started_at: float = field(default_factory=time.time)  # this session's start (workers: the controller's)
     _thresholds: Thresholds | None = field(default=None, repr=False)
     _thresholds_read: bool = field(default=False, repr=False)
     _folder: RunFolder | None = field(default=None, repr=False)
@@ -68,6 +71,12 @@ class RunState:
                 raise ThresholdsError(f"thresholds file {path} does not exist")
             return None
         return load_thresholds(path)
+
+    @property
+    def session_deadline(self) -> SessionDeadline | None:
+        """--deepseek-session-deadline, counted from this session's start (None without one)."""
+        limit = self.settings.session_deadline
+        return None if limit is None else SessionDeadline(limit, self.started_at)
 
     def selected_profiles(self) -> list[Profile]:
         """The profiles this run tests (see README: --deepseek-profile, endpoint match, or the only one)."""

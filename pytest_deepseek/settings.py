@@ -16,7 +16,7 @@ from typing import Any
 
 from .accuracy.spec import ACCURACY_BACKENDS
 from .credentials import ApiKey
-from .serving.spec import APIS, DATASETS
+from .serving.spec import APIS, DATASETS, DEFAULT_DEADLINES
 from .tls import TlsPolicy
 
 
@@ -105,8 +105,19 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("allow_inconclusive", "Pass a check whose confidence interval straddles "
                "its threshold (default: fail with how many more requests would decide it).", kind="bool",
                default=False),
-    OptionSpec("request_timeout", "Seconds one request may take, start to last token "
-               "(default: the scenario's timeout_s, 600).", kind="float", metavar="S"),
+    OptionSpec("connect_timeout", "Seconds a request may take to connect (default: the scenario's "
+               f"connect_timeout_s, else {DEFAULT_DEADLINES.connect_s:g}).", kind="float", metavar="S"),
+    OptionSpec("first_byte_timeout", "Seconds from sending a request to the first byte of its answer's "
+               "body; headers alone do not count (default: the scenario's first_byte_timeout_s, else "
+               f"{DEFAULT_DEADLINES.first_byte_s:g}).", kind="float", metavar="S"),
+    OptionSpec("stall_timeout", "Seconds a streaming answer may go without a byte once it started "
+               f"(default: the scenario's stall_timeout_s, else {DEFAULT_DEADLINES.stall_s:g}).",
+               kind="float", metavar="S"),
+    OptionSpec("request_timeout", "Seconds one request may take, start to end (default: the scenario's "
+               f"timeout_s, else {DEFAULT_DEADLINES.total_s:g}).", kind="float", metavar="S"),
+    OptionSpec("session_deadline", "Wall limit of the whole session, from its start: seconds or 30m / 6h. A "
+               "serving scenario running then stops (an ERROR, its records kept); a gate test starting "
+               "later is an ERROR, not run.", kind="duration", metavar="DURATION"),
     # training
     OptionSpec("training_log", "Training log file, folder or glob (repeatable; overrides the "
                "profile's log:).", kind="list", ini=False, metavar="PATH"),
@@ -168,7 +179,10 @@ def convert(spec: OptionSpec, raw: Any) -> Any:
                 raise SettingsError(f"{spec.flag} must be positive, got {raw!r}")
             return value_f
         if spec.kind == "duration":
-            return parse_duration(str(raw))
+            seconds = parse_duration(str(raw))
+            if not seconds > 0:
+                raise SettingsError(f"{spec.flag} must be positive, got {raw!r}")
+            return seconds
         if spec.kind == "list":
             items = raw if isinstance(raw, list) else str(raw).split()
             return tuple(items)
@@ -219,7 +233,11 @@ class Settings:
     dataset_path: str | None = None
     early_stop: bool = False
     allow_inconclusive: bool = False
+    connect_timeout: float | None = None
+    first_byte_timeout: float | None = None
+    stall_timeout: float | None = None
     request_timeout: float | None = None
+    session_deadline: float | None = None
     thresholds_explicit: bool = False  # --deepseek-thresholds (or its ini) was given: a missing file is an error
     training_log: tuple[str, ...] = ()
     follow: bool = False

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .accuracy.spec import ACCURACY_SECTION
 from .schema import CONFIDENCE, FRACTION, POSITIVE_INT, Flag, ListOf, Mapping_, MapOf, Number, SchemaError, Spec, Text, dotted
-from .serving.spec import APIS, SERVING_SECTION, Scenario, check_scenario_shape, scenario_from
+from .serving.spec import APIS, DEADLINE_FIELDS, SERVING_SECTION, Scenario, check_scenario_shape, scenario_from
 from .training.spec import TRAINING_ENTRY
 from .yaml_lines import YamlSyntaxError, load_lined
 
@@ -44,6 +44,8 @@ class Profile:
     accuracy: dict[str, Any] | None = None
     confidence: float = 0.95
     error_budget: float = 0.01
+    # Per-request deadlines the profile (or the file's defaults:) gives its scenarios: key -> seconds.
+    deadlines: Mapping[str, float] = field(default_factory=dict)
     source_line: int | None = None
 
 
@@ -89,14 +91,14 @@ _PROFILE_FIELDS: dict[str, Spec] = {
     "description": Text(),
     "confidence": CONFIDENCE,
     "error_budget": FRACTION,
+    **DEADLINE_FIELDS,
     "serving": SERVING_SECTION,
     "training": ListOf(item=TRAINING_ENTRY),
     "accuracy": ACCURACY_SECTION,
 }
 _PROFILE = Mapping_(fields=_PROFILE_FIELDS, what="profile")
 _DEFAULTS = Mapping_(
-    fields={"confidence": CONFIDENCE, "error_budget": FRACTION, "allow_inconclusive": Flag(),
-            "timeout_s": Number(minimum=0, exclusive_minimum=True)},
+    fields={"confidence": CONFIDENCE, "error_budget": FRACTION, "allow_inconclusive": Flag(), **DEADLINE_FIELDS},
     what="defaults section",
 )
 _DOCUMENT = Mapping_(
@@ -115,7 +117,6 @@ def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[s
         "confidence": confidence,
         "error_budget": error_budget,
         **({"allow_inconclusive": file_defaults["allow_inconclusive"]} if "allow_inconclusive" in file_defaults else {}),
-        **({"timeout_s": file_defaults["timeout_s"]} if "timeout_s" in file_defaults else {}),
         **(serving.get("defaults") or {}),
     }
     scenarios = []
@@ -152,6 +153,8 @@ def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[s
         accuracy=values.get("accuracy"),
         confidence=confidence,
         error_budget=error_budget,
+        deadlines={key: values.get(key, file_defaults.get(key)) for key in DEADLINE_FIELDS
+                   if values.get(key, file_defaults.get(key)) is not None},
         source_line=line,
     )
 

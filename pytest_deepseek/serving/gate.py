@@ -22,8 +22,9 @@ from .contract import ClientHealth
 from .journal import ScenarioEnd, ScenarioStart, ScenarioUnmeasured, decide, replay
 from .judge import early_stop, look_every, planned_looks, retokenized_counts
 from .measure import LoadRun, Progress, RecordWriter, ServingTarget, plan_requests, prompt_seed, run_load
+from .records import Deadlines
 from .result import log_lines
-from .spec import Scenario
+from .spec import DEADLINE_KEYS, DEFAULT_DEADLINES, Scenario
 from .workload import WorkloadError
 
 if TYPE_CHECKING:
@@ -134,6 +135,16 @@ def api_of(case: ServingCase, settings: Settings) -> str:
     return str(settings.layered("api", case.scenario.api, case.profile.api))
 
 
+def deadlines_for(case: ServingCase, settings: Settings) -> Deadlines:
+    """Each per-request deadline: its option > the scenario's key > the profile's (or the file's
+    defaults:) > the built-in default."""
+    return Deadlines(**{
+        field: settings.layered(option, getattr(case.scenario, key), case.profile.deadlines.get(key),
+                                getattr(DEFAULT_DEADLINES, field))
+        for key, option, field in DEADLINE_KEYS
+    })
+
+
 def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings) -> ServingTarget:
     """Where and how this case sends: the endpoint, with the options layered over the profile."""
     return ServingTarget(
@@ -145,7 +156,7 @@ def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings) ->
         has_tokenize=endpoint.has_tokenize,
         nodes=settings.layered("nodes", case.profile.nodes),
         devices_per_node=settings.layered("devices_per_node", case.profile.devices_per_node),
-        timeout_s=settings.layered("request_timeout", case.scenario.timeout_s),
+        deadlines=deadlines_for(case, settings),
         tls=endpoint.tls,
     )
 
@@ -157,6 +168,12 @@ def _not_measured(case: ServingCase, ctx: GateContext, api: str, simulated: bool
                               fingerprint=ctx.fingerprint)
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(line.to_json())])
     return line.result()
+
+
+def not_run(case: ServingCase, ctx: GateContext, problem: str) -> GateResult:
+    """The ERROR of a case that is not run at all (the session deadline passed), noted in records.jsonl."""
+    return _not_measured(case, ctx, api_of(case, ctx.settings), bool(ctx.endpoint and ctx.endpoint.simulated),
+                         problem)
 
 
 def run(case: ServingCase, ctx: GateContext) -> GateResult:
@@ -196,12 +213,14 @@ def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokeni
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(start.to_json())])
     load = run_load(
         LoadRun(scenario, target, plan, request_prefix=f"{ctx.folder.run_id}-{case_id}", tokenizer=tokenizer,
-                should_stop=early_stop(scenario, target, looks), check_every=look_every(len(plan.measured))),
+                should_stop=early_stop(scenario, target, looks), check_every=look_every(len(plan.measured)),
+                session_deadline=ctx.session_deadline),
         RecordWriter(ctx.folder, ctx.nodeid, case_id),
         Progress(f"{case.profile.name}:{case_id}", len(plan.measured), ctx.progress),
     )
+    cut_short = f"{load.cut_short}; records: {ctx.folder.records_path}" if load.cut_short else None
     end = ScenarioEnd.of(ctx.nodeid, case_id, load, ClientHealth.of(load.health),
-                         retokenized_counts(load.records, tokenizer))
+                         retokenized_counts(load.records, tokenizer), cut_short)
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(end.to_json())])
     decision = decide(start, load.records, end)
     lines = log_lines(decision.result, decision.metrics, load.records, load.batch_latencies_ms)

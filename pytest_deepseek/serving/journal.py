@@ -25,7 +25,7 @@ from typing import Any
 
 from ..report.journal import Incomplete, Replayed
 from ..verdict import GateResult
-from .contract import ClientHealth
+from .contract import ClientHealth, ContractViolation
 from .failures import summarize_failures
 from .judge import as_check, contract_violations, deciding_timeline, judge
 from .load import LoadResult
@@ -40,8 +40,6 @@ END = "scenario_end"
 UNMEASURED = "scenario_unmeasured"
 # The tags RecordWriter adds to each request record: which test, which scenario.
 TAGS = ("nodeid", "scenario")
-# The target's fields a result depends on (never the API key nor the TLS policy).
-_TARGET_FIELDS = ("base_url", "model", "api", "simulated", "has_tokenize", "nodes", "devices_per_node", "timeout_s")
 _SCENARIO_FIELDS = tuple(f.name for f in dataclasses.fields(Scenario))
 
 
@@ -92,7 +90,7 @@ class ScenarioStart:
         return {
             "type": START, "nodeid": self.nodeid, "scenario": self.case_id, "profile": self.profile,
             "definition": scenario_json(self.scenario),
-            "target": {name: getattr(self.target, name) for name in _TARGET_FIELDS},
+            "target": self.target.to_json(),
             "facts": dict(self.facts), "looks": self.looks, "planned": self.planned,
             "records": self.records, "log": self.log, "fingerprint": dict(self.fingerprint), "at": self.at,
         }
@@ -102,7 +100,7 @@ class ScenarioStart:
         """Inverse of `to_json`."""
         return cls(
             nodeid=str(data["nodeid"]), profile=str(data["profile"]), case_id=str(data["scenario"]),
-            scenario=scenario_from_json(data["definition"]), target=ServingTarget(**data["target"]),
+            scenario=scenario_from_json(data["definition"]), target=ServingTarget.from_json(data["target"]),
             facts=dict(data.get("facts") or {}), looks=int(data["looks"]), planned=int(data["planned"]),
             records=str(data["records"]), log=str(data["log"]), fingerprint=dict(data.get("fingerprint") or {}),
             at=float(data.get("at") or 0.0),
@@ -120,14 +118,15 @@ class ScenarioEnd:
     stopped_early: bool = False
     batch_latencies_ms: tuple[float, ...] = ()
     retokenized: Mapping[int, int] | None = None  # record index -> the client's count of its output tokens
+    cut_short: str | None = None  # why the load stopped before its plan ran out (a problem: ERROR)
 
     @classmethod
     def of(cls, nodeid: str, case_id: str, load: LoadResult, health: ClientHealth,
-           retokenized: Mapping[int, int] | None) -> "ScenarioEnd":
+           retokenized: Mapping[int, int] | None, cut_short: str | None = None) -> "ScenarioEnd":
         """The end of a finished load."""
         return cls(nodeid=nodeid, case_id=case_id, timeline=deciding_timeline(load), health=health,
                    stopped_early=load.stopped_early, batch_latencies_ms=tuple(load.batch_latencies_ms),
-                   retokenized=retokenized)
+                   retokenized=retokenized, cut_short=cut_short)
 
     def to_json(self) -> dict[str, Any]:
         """The line (plain JSON; the token counts keyed by record index)."""
@@ -137,6 +136,7 @@ class ScenarioEnd:
             "health": dataclasses.asdict(self.health),
             "stopped_early": self.stopped_early, "batch_latencies_ms": list(self.batch_latencies_ms),
             "retokenized": None if self.retokenized is None else {str(k): v for k, v in self.retokenized.items()},
+            "cut_short": self.cut_short,
         }
 
     @classmethod
@@ -148,6 +148,7 @@ class ScenarioEnd:
             health=ClientHealth(**data["health"]), stopped_early=bool(data.get("stopped_early")),
             batch_latencies_ms=tuple(data.get("batch_latencies_ms") or ()),
             retokenized=None if counts is None else {int(k): int(v) for k, v in counts.items()},
+            cut_short=data.get("cut_short"),
         )
 
 
@@ -202,11 +203,17 @@ def decide(start: ScenarioStart, records: Sequence[RequestRecord], end: Scenario
         profile=start.profile, case_id=start.case_id, scenario=scenario, api=target.api, model=target.model,
         simulated=target.simulated, nodes=target.nodes, devices_per_node=target.devices_per_node,
         metrics=judgement.metrics, checks=[as_check(r) for r in judgement.results],
-        violations=contract_violations(scenario, records, end.health, end.retokenized), health=end.health,
+        violations=contract_violations(scenario, records, end.health, end.retokenized) + cut_short(end),
+        health=end.health,
         stopped_early=end.stopped_early, batch_latencies_ms=end.batch_latencies_ms, facts=start.facts,
         records=start.records, log=start.log, failures=summarize_failures(records),
     )
     return Decision(result, judgement.metrics)
+
+
+def cut_short(end: ScenarioEnd) -> list[ContractViolation]:
+    """A load stopped before its plan ran out (error budget blown, session deadline) is an ERROR."""
+    return [ContractViolation("cut_short", end.cut_short, 1)] if end.cut_short else []
 
 
 def request_record(line: Mapping[str, Any]) -> RequestRecord:

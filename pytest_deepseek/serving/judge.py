@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..tokenizers import TextTokenizer
 from ..verdict import Check
 from . import checks as checks_mod
@@ -68,8 +70,11 @@ def judge(records: Sequence[RequestRecord], timeline: RunTimeline, scenario: Sce
     metrics = compute_run_metrics(records, timeline, nodes=target.nodes, devices_per_node=target.devices_per_node,
                                   slo=scenario.slo)
     bucket_s = bucket_seconds(metrics)
+    buckets = bucket_series(records, metrics, bucket_s=bucket_s)
+    for name in checks_mod.throughput_names():  # a run cut before its first measured request has no window
+        buckets.setdefault(name.removesuffix("_per_node").removesuffix("_per_device"), np.zeros(0))
     results = checks_mod.evaluate_checks(
-        metrics, bucket_series(records, metrics, bucket_s=bucket_s), floors=scenario.floors,
+        metrics, buckets, floors=scenario.floors,
         ceilings=scenario.ceilings, confidence=scenario.confidence, looks=looks, bucket_s=bucket_s,
         min_batch_s=min_batch_seconds(scenario, target),
     )

@@ -63,6 +63,15 @@ class LoadResult:
     stopped_early: bool = False
     batch_latencies_ms: list[float] = field(default_factory=list)
     deciding_timeline: RunTimeline | None = None
+    cut_short: str | None = None  # why the run was stopped before its plan ran out, with its counts
+
+
+def left_in_flight(record: RequestRecord) -> RequestRecord:
+    """`record` as a request still in flight is kept: neither completed nor failed (no error kind),
+    with the token events seen so far and no final usage."""
+    return dataclasses.replace(record, event_times=list(record.event_times), event_tokens=list(record.event_tokens),
+                               event_reasoning=list(record.event_reasoning), success=False, error_kind=None,
+                               error_detail=None, completion_tokens=None, t_end=None)
 
 
 def arrival_offsets(n: int, rate: float, arrival: str, burstiness: float, seed: int) -> list[float]:
@@ -126,15 +135,17 @@ class LoadRunner:
         on_record: RecordSink | None = None,
         should_stop: StopCheck | None = None,
         check_every: int = 50,
+        error_budget: float | None = None,
     ) -> None:
         self.send = send
         self.shape = shape
         self.on_record = on_record
         self.should_stop = should_stop
         self.check_every = max(1, check_every)
+        self.error_budget = error_budget  # failed measured requests allowed, as a share of those planned
         self.records: list[RequestRecord] = []
         self.measured: list[RequestRecord] = []
-        self.live: dict[int, RequestRecord] = {}  # measured requests in flight, filled in place
+        self.live: dict[int, RequestRecord] = {}  # requests in flight, filled in place
         self._in_flight = 0
         self._changes: list[tuple[int, int]] = []  # (time, requests in flight from then on)
         self._stop = False
@@ -142,6 +153,12 @@ class LoadRunner:
         self.stopped_early = False
         self.deciding_timeline: RunTimeline | None = None  # the window of the look that stopped the run
         self.timeline = RunTimeline(mode=shape.mode, t_start=0)  # type: ignore[arg-type]
+        self.planned = 0  # measured requests planned
+        self.failed = 0  # measured requests failed so far
+        self.cut_reason: str | None = None  # set by `cut`
+        self._t_run = time.perf_counter()
+        self._t_cut: float | None = None
+        self._waiting: set[asyncio.Task[object]] = set()  # tasks in a send or a schedule wait: `cut` cancels them
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _track(self, delta: int) -> None:
@@ -167,26 +184,64 @@ class LoadRunner:
         return area / (end_ns - start_ns)
 
     def _started(self, record: RequestRecord) -> None:
-        if not record.warmup:
-            self.live[record.index] = record
+        self.live[record.index] = record
 
     def in_flight_snapshot(self) -> list[RequestRecord]:
-        """Copies of the requests still in flight, as an interim look must count them: not completed,
-        not failed (`success=False`, no error kind), with the token events seen so far."""
-        return [
-            dataclasses.replace(r, event_times=list(r.event_times), event_tokens=list(r.event_tokens),
-                                event_reasoning=list(r.event_reasoning), success=False, error_kind=None,
-                                completion_tokens=None, t_end=None)
-            for r in list(self.live.values()) if r.t_send
-        ]
+        """Copies of the measured requests still in flight, as an interim look must count them: not
+        completed, not failed (`success=False`, no error kind), with the token events seen so far."""
+        return [left_in_flight(r) for r in list(self.live.values()) if r.t_send and not r.warmup]
 
-    async def _one(self, spec: RequestSpec, t_queued: int, t_scheduled: int | None = None) -> RequestRecord:
+    # -- stopping ------------------------------------------------------------------------------
+    def cut(self, reason: str) -> None:
+        """Stop the run now: nothing more is sent and the requests in flight are cancelled (their
+        records are kept as in flight). `reason` starts the run's `cut_short` text."""
+        if self.cut_reason is not None:
+            return
+        self.cut_reason = reason
+        self._t_cut = time.perf_counter()
+        self._stop = True
+        current = asyncio.current_task()
+        for task in list(self._waiting):
+            if task is not current:
+                task.cancel()
+
+    def _cut_here(self) -> bool:
+        """In a task `cut` cancelled: take its cancellation back (True), unless someone else also
+        cancelled it (False: the cancellation must go on)."""
+        task = asyncio.current_task()
+        return self.cut_reason is not None and task is not None and task.uncancel() == 0
+
+    def _count_failure(self, record: RequestRecord) -> None:
+        """Count a failed measured request; cut the run once the failures exceed what the error
+        budget allows over the planned requests (no later outcome could bring it back under)."""
+        self.failed += 1
+        if self.error_budget is None or self.failed <= self.error_budget * self.planned:
+            return
+        self.cut(f"stopped: {self.failed} failed requests exceed the error budget "
+                 f"({self.error_budget:.2%} of {self.planned} planned)")
+
+    def _cut_short(self) -> str | None:
+        """Why the run stopped before its plan ran out, with what it measured by then."""
+        if self.cut_reason is None:
+            return None
+        finished = sum(1 for r in self.measured if r.success or r.error_kind is not None)
+        after = (self._t_cut or time.perf_counter()) - self._t_run
+        return f"{self.cut_reason} after {after:.1f} s: {finished} of {self.planned} requests measured"
+
+    # -- one request ---------------------------------------------------------------------------
+    async def _one(self, spec: RequestSpec, t_queued: int, t_scheduled: int | None = None) -> RequestRecord | None:
+        """Send one request and keep its record (None: the run was cut before it was sent)."""
+        if self.cut_reason is not None:
+            return None
         measured = not spec.warmup
         if measured:
             self._track(+1)
-        record = await self.send(spec, t_queued, self._started)
+        record = await self._send(spec, t_queued)
+        if record is None:
+            if measured:
+                self._track(-1)
+            return None
         record.t_scheduled = t_scheduled  # before the sink sees it: the written record is the whole record
-        self.live.pop(record.index, None)
         if measured:
             self._track(-1)
             if not self.timeline.t_start or record.t_send < self.timeline.t_start:
@@ -196,8 +251,28 @@ class LoadRunner:
         self.records.append(record)
         if self.on_record is not None:
             self.on_record(record)
+        if measured and not record.success and record.error_kind is not None:
+            self._count_failure(record)
         if measured and self.should_stop is not None and len(self.measured) % self.check_every == 0:
             self._look()
+        return record
+
+    async def _send(self, spec: RequestSpec, t_queued: int) -> RequestRecord | None:
+        """The request's record: as the client returned it, or as left in flight when the run was
+        cut meanwhile (None when it had not started)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        try:
+            record = await self.send(spec, t_queued, self._started)
+        except asyncio.CancelledError:
+            started = self.live.pop(spec.index, None)
+            if not self._cut_here():
+                raise
+            return left_in_flight(started) if started is not None and started.t_send else None
+        finally:
+            self._waiting.discard(task)
+        self.live.pop(record.index, None)
         return record
 
     def _look(self) -> None:
@@ -252,9 +327,9 @@ class LoadRunner:
         cap = asyncio.Semaphore(self.shape.max_concurrency) if self.shape.max_concurrency else None
         t0 = time.perf_counter_ns()
         deadline_ns = t0 + int(self.shape.duration_s * 1e9) if self.shape.duration_s else None
-        tasks: list[asyncio.Task[RequestRecord]] = []
+        tasks: list[asyncio.Task[RequestRecord | None]] = []
 
-        async def capped(spec: RequestSpec, t_scheduled: int) -> RequestRecord:
+        async def capped(spec: RequestSpec, t_scheduled: int) -> RequestRecord | None:
             t_queued = time.perf_counter_ns()
             self.health.schedule_lag_ms.append((t_queued - t_scheduled) / 1e6)
             if cap is None:
@@ -269,8 +344,8 @@ class LoadRunner:
                 break
             launched_offsets.append(offset)
             delay = (t_scheduled - time.perf_counter_ns()) / 1e9
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0 and not await self._wait(delay):
+                break
             if self.timeline.t_load_reached is None and not math.isinf(rate):
                 self.timeline.t_load_reached = time.perf_counter_ns()
             tasks.append(asyncio.ensure_future(capped(spec, t_scheduled)))
@@ -281,7 +356,22 @@ class LoadRunner:
                 self.health.target_rate = (len(launched_offsets) - 1) / launched_offsets[-1]
         await asyncio.gather(*tasks)
 
-    async def _one_scheduled(self, spec: RequestSpec, t_queued: int, t_scheduled: int) -> RequestRecord:
+    async def _wait(self, delay: float) -> bool:
+        """Sleep until the next send; False when the run was cut meanwhile."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            if not self._cut_here():
+                raise
+            return False
+        finally:
+            self._waiting.discard(task)
+        return True
+
+    async def _one_scheduled(self, spec: RequestSpec, t_queued: int, t_scheduled: int) -> RequestRecord | None:
         return await self._one(spec, t_queued, t_scheduled)
 
     async def _batch(self, specs: Sequence[RequestSpec]) -> list[float]:
@@ -294,7 +384,9 @@ class LoadRunner:
             batch = [specs[(i * size + j) % len(specs)] for j in range(size)]
             t0 = time.perf_counter_ns()
             records = await asyncio.gather(*(self._one(spec, time.perf_counter_ns()) for spec in batch))
-            t_done = max((r.t_end or r.t_last_token or t0) for r in records)
+            if self.cut_reason is not None:
+                break  # a cut batch has no latency
+            t_done = max((r.t_end or r.t_last_token or t0) for r in records if r is not None)
             latencies.append((t_done - t0) / 1e6)
         return latencies
 
@@ -302,6 +394,8 @@ class LoadRunner:
     async def run(self, warmup: Sequence[RequestSpec], measured: Sequence[RequestSpec]) -> LoadResult:
         """Send the warmup requests (excluded from every figure), then the measured ones."""
         self.health = ClientHealthSample(target_concurrency=self.shape.concurrency, target_rate=self.shape.request_rate)
+        self.planned = len(measured)
+        self._t_run = time.perf_counter()
         if warmup:
             concurrency = self.shape.concurrency or self.shape.batch_size or self.shape.max_concurrency or len(warmup)
             semaphore = asyncio.Semaphore(max(1, concurrency))
@@ -346,6 +440,7 @@ class LoadRunner:
             stopped_early=self.stopped_early,
             batch_latencies_ms=batch_latencies,
             deciding_timeline=self.deciding_timeline,
+            cut_short=self._cut_short(),
         )
 
     def _closed_concurrency(self, n_specs: int) -> int:

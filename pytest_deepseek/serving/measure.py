@@ -11,10 +11,11 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..context import SessionDeadline
 from ..credentials import KeyLike
 from ..report.store import RunFolder
 from ..tls import SYSTEM, TlsPolicy
@@ -22,7 +23,7 @@ from ..tokenizers import TextTokenizer
 from .client import make_http_client, send_request
 from .endpoint_api import EndpointError, tokenize
 from .load import LoadResult, LoadRunner, LoadShape, StopCheck
-from .records import ApiKind, RequestRecord, RequestSpec
+from .records import ApiKind, Deadlines, RequestRecord, RequestSpec
 from .spec import Scenario
 from .workload import PromptBuilder, WorkloadParams, build_prompt_set, prompt_set_hash, to_requests
 
@@ -32,7 +33,7 @@ ALIGNMENT_PROBE = "The quick brown fox jumps over the lazy dog"
 
 @dataclass(frozen=True)
 class ServingTarget:
-    """Where and how to send: the checked endpoint plus the profile's topology."""
+    """Where and how to send: the checked endpoint, the profile's topology, the request deadlines."""
 
     base_url: str
     model: str
@@ -42,8 +43,27 @@ class ServingTarget:
     has_tokenize: bool = False
     nodes: int = 1
     devices_per_node: int = 1
-    timeout_s: float = 600.0
+    deadlines: Deadlines = Deadlines()
     tls: TlsPolicy = SYSTEM
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields a result depends on, as plain JSON (never the API key nor the TLS policy)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in _TARGET_FIELDS}
+        out["deadlines"] = self.deadlines.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ServingTarget":
+        """Inverse of `to_json`; a line written before deadlines existed gives its `timeout_s` as the total."""
+        values = {name: data[name] for name in _TARGET_FIELDS if name in data}
+        if isinstance(data.get("deadlines"), Mapping):
+            deadlines = Deadlines.from_json(data["deadlines"])
+        else:
+            deadlines = Deadlines(total_s=float(data["timeout_s"])) if data.get("timeout_s") else Deadlines()
+        return cls(**values, deadlines=deadlines)
+
+
+_TARGET_FIELDS = ("base_url", "model", "api", "simulated", "has_tokenize", "nodes", "devices_per_node")
 
 
 @dataclass(frozen=True)
@@ -153,7 +173,7 @@ class Progress:
         if self.done == 0 and record.t_send:
             self.t0 = record.t_send / 1e9  # the measured phase starts here (same perf_counter clock)
         self.done += 1
-        self.failed += 0 if record.success else 1
+        self.failed += record.error_kind is not None  # a request left in flight has none
         self.tokens += record.n_tokens
         now = time.perf_counter()
         if self.emit is not None and now - self._last >= self.every_s:
@@ -205,28 +225,40 @@ class LoadRun:
     tokenizer: TextTokenizer | None = None  # counts output tokens of each stream, when given
     should_stop: StopCheck | None = None  # the early-stop look
     check_every: int = 50  # measured records between looks
+    session_deadline: SessionDeadline | None = None  # the run is cut when it passes
 
 
 async def drive(run: LoadRun, on_record: Callable[[RequestRecord], None],
                 alongside: Callable[[LoadRunner], Awaitable[Any]] | None = None) -> LoadResult:
     """Drive `run` through the streaming client on this event loop; `alongside(runner)`, when given,
-    runs beside the load on the same loop (a sampler watching the runner)."""
+    runs beside the load on the same loop (a sampler watching the runner).
+
+    The run is cut (nothing more sent, requests in flight cancelled and kept as in flight) once its
+    failures blow the scenario's error budget, or when the session deadline passes.
+    """
     scenario, target, tokenizer = run.scenario, run.target, run.tokenizer
     count_tokens = (lambda text: len(tokenizer.encode(text))) if tokenizer is not None else None
     async with make_http_client(target.base_url, concurrency=pool_size(scenario, len(run.plan.measured)),
-                                api_key=target.api_key, timeout_s=target.timeout_s, tls=target.tls) as http:
+                                api_key=target.api_key, deadlines=target.deadlines, tls=target.tls) as http:
 
         async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
             return await send_request(http, spec, request_id=f"{run.request_prefix}-{spec.index}", t_queued=t_queued,
                                       count_tokens=count_tokens, continuous_usage=scenario.continuous_usage,
-                                      on_start=on_start, deadline_s=target.timeout_s)
+                                      on_start=on_start)
 
         runner = LoadRunner(send, load_shape(scenario), on_record=on_record, should_stop=run.should_stop,
-                            check_every=run.check_every)
-        if alongside is None:
-            return await runner.run(run.plan.warmup, run.plan.measured)
-        result, _ = await asyncio.gather(runner.run(run.plan.warmup, run.plan.measured), alongside(runner))
-        return result
+                            check_every=run.check_every, error_budget=scenario.error_budget)
+        deadline = run.session_deadline
+        timer = None if deadline is None else asyncio.get_running_loop().call_later(
+            max(0.0, deadline.left_s()), runner.cut, deadline.reached())
+        try:
+            if alongside is None:
+                return await runner.run(run.plan.warmup, run.plan.measured)
+            result, _ = await asyncio.gather(runner.run(run.plan.warmup, run.plan.measured), alongside(runner))
+            return result
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def run_load(run: LoadRun, writer: RecordWriter, progress: Progress) -> LoadResult:

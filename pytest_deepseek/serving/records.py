@@ -14,18 +14,56 @@ from typing import Any, Literal
 
 ApiKind = Literal["completions", "chat"]
 
-# Error kinds a failed request may carry (METRICS.md "success").
+# Error kinds a failed request may carry (METRICS.md "success"); each with what makes it.
 ERROR_KINDS = (
-    "http_status",  # a non-200 answer; `status` and `error_detail` say which and why
-    "timeout",  # connect, read or total timeout
-    "connect",  # connection refused / unreachable
-    "reset",  # the connection dropped mid-stream
-    "malformed_event",  # an SSE data line that is not JSON, or JSON of the wrong shape
+    "http_4xx",  # a non-200 answer 400-499 other than 429 (`status` holds the code)
+    "rate_limited",  # HTTP 429; its Retry-After in `retry_after_s` and `error_detail`
+    "http_5xx",  # HTTP 500-599, and any other non-200 status
+    "refused",  # the TCP connection could not be made (refused, unreachable)
+    "connect_timeout",  # connecting took longer than the connect deadline
+    "first_byte_timeout",  # no byte of the response body within the first-byte deadline after t_send
+    "stall",  # after the first body byte, no byte for longer than the stall deadline
+    "timeout",  # the whole request took longer than the total deadline
+    "reset",  # the connection dropped, before the headers or mid-stream
+    "malformed",  # an SSE data line that is not JSON, or JSON of the wrong shape
     "server_error_event",  # an `{"error": ...}` event inside a 200 stream
     "empty_stream",  # 200 and a clean end, but no token event at all
-    "truncated_stream",  # the stream ended without [DONE] and without a finish_reason
+    "truncated",  # the stream ended without [DONE] and without a finish_reason
     "client",  # anything else raised inside the client (a bug: kept, never hidden)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long one request may take, in seconds, phase by phase (each breach has its error kind).
+
+    `connect_s`: to open the TCP connection (`connect_timeout`); `first_byte_s`: from `t_send` to
+    the first byte of the response body, headers alone do not count (`first_byte_timeout`);
+    `stall_s`: between two body bytes once the first arrived (`stall`); `total_s`: from `t_send`
+    to the end (`timeout`). The defaults suit 32k-token reasoning outputs on a loaded server.
+    """
+
+    connect_s: float = 30.0
+    first_byte_s: float = 900.0
+    stall_s: float = 300.0
+    total_s: float = 3600.0
+
+    def capped(self, limit_s: float) -> "Deadlines":
+        """These deadlines, none longer than `limit_s`."""
+        return Deadlines(min(self.connect_s, limit_s), min(self.first_byte_s, limit_s), min(self.stall_s, limit_s),
+                         min(self.total_s, limit_s))
+
+    def to_json(self) -> dict[str, float]:
+        """Plain JSON."""
+        return {name: getattr(self, name) for name in _DEADLINE_FIELDS}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Deadlines":
+        """Inverse of `to_json` (missing fields take the defaults)."""
+        return cls(**{name: float(data[name]) for name in _DEADLINE_FIELDS if name in data})
+
+
+_DEADLINE_FIELDS = ("connect_s", "first_byte_s", "stall_s", "total_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +117,7 @@ class RequestRecord:
     success: bool = False
     error_kind: str | None = None
     error_detail: str | None = None
+    retry_after_s: int | None = None  # rate_limited: the server's Retry-After, in seconds
 
     @property
     def queue_wait_ns(self) -> int:
@@ -102,7 +141,7 @@ class RequestRecord:
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "RequestRecord":
-        """Rebuild a record written by `to_json_dict`."""
+        """Rebuild a record written by `to_json_dict` (a field added since then takes its default)."""
         return cls(**data)
 
 

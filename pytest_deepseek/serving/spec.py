@@ -30,7 +30,7 @@ from ..schema import (
     name_check,
 )
 from .metric_names import LATENCY_METRICS, gateable_metrics
-from .records import ApiKind
+from .records import ApiKind, Deadlines
 
 EXACT_LENGTH_DATASETS = ("random", "sonnet")  # prompts built to the exact input_len with the tokenizer
 FILE_DATASETS = ("sharegpt", "jsonl")  # prompts read from dataset_path, lengths as the file has them
@@ -38,6 +38,15 @@ DATASETS = EXACT_LENGTH_DATASETS + FILE_DATASETS
 ARRIVALS = ("poisson", "gamma", "constant")
 APIS: tuple[str, ...] = get_args(ApiKind)  # ("completions", "chat")
 SERVING_METRICS: tuple[str, ...] = tuple(gateable_metrics())  # the names the checks decide
+# The per-request deadlines: (thresholds key, option name, `Deadlines` field). The keys are allowed
+# in a scenario, `serving.defaults`, a profile and the file's `defaults:`.
+DEADLINE_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("connect_timeout_s", "connect_timeout", "connect_s"),
+    ("first_byte_timeout_s", "first_byte_timeout", "first_byte_s"),
+    ("stall_timeout_s", "stall_timeout", "stall_s"),
+    ("timeout_s", "request_timeout", "total_s"),
+)
+DEFAULT_DEADLINES = Deadlines()
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,10 @@ class Scenario:
     continuous_usage: bool = False
     early_stop: bool = False
     allow_inconclusive: bool = False
-    timeout_s: float = 600.0
+    connect_timeout_s: float | None = None  # per-request deadlines (None: the profile's, else the defaults)
+    first_byte_timeout_s: float | None = None
+    stall_timeout_s: float | None = None
+    timeout_s: float | None = None  # the whole request
     min_batch_s: float | None = None  # shortest throughput batch (None: checks.MIN_BATCH_S real, 0 simulated; 0 also drops the drift allowance)
     seed: int = 0
     floors: Mapping[str, float] = field(default_factory=dict)
@@ -170,6 +182,7 @@ def _slo_key(key: str, path: tuple[str | int, ...]) -> None:
 
 
 _MILLISECONDS = Number(minimum=0, exclusive_minimum=True)
+DEADLINE_FIELDS: dict[str, Spec] = {key: Number(minimum=0, exclusive_minimum=True) for key, _, _ in DEADLINE_KEYS}
 _RATIO = Number(minimum=0, maximum=1)
 _CLIENT_HEALTH = Mapping_(
     fields={
@@ -204,7 +217,7 @@ _SCENARIO_FIELDS: dict[str, Spec] = {
     "continuous_usage": Flag(),
     "early_stop": Flag(),
     "allow_inconclusive": Flag(),
-    "timeout_s": Number(minimum=0, exclusive_minimum=True),
+    **DEADLINE_FIELDS,
     "min_batch_s": Nullable(Number(minimum=0)),
     "seed": NONNEG_INT,
     "floors": MapOf(value=THRESHOLD_VALUE, key_check=name_check(SERVING_METRICS)),

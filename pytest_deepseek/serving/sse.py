@@ -205,10 +205,10 @@ class StreamInterpreter:
             if data.strip() == "[DONE]":
                 self.done = True
             else:
-                self._fail("malformed_event", f"not JSON: {data[:200]!r}")
+                self._fail("malformed", f"not JSON: {data[:200]!r}")
             return None
         except RecursionError:
-            self._fail("malformed_event", f"JSON nested too deeply to read: {data[:200]!r}")
+            self._fail("malformed", f"JSON nested too deeply to read: {data[:200]!r}")
             return None
         return self.feed_json(obj)
 
@@ -237,7 +237,7 @@ class StreamInterpreter:
                 self.finish_reason = str(finish)
             answer, reasoning = self._take_text(choice)
         except _Malformed as exc:
-            self._fail("malformed_event", str(exc))
+            self._fail("malformed", str(exc))
             return None
         return self._token_event(answer, reasoning, self._usage_rise(completion, finish))
 

@@ -45,7 +45,7 @@ from ..serving.measure import (
     prompt_seed,
 )
 from ..serving.metrics import LatencySummary, compute_run_metrics
-from ..serving.records import RequestRecord, RunTimeline
+from ..serving.records import Deadlines, RequestRecord, RunTimeline
 from ..serving.spec import Scenario
 from ..sim.config import SimConfig
 from ..sim.launcher import start_sim
@@ -507,7 +507,8 @@ def run_soak(config: SoakConfig, results_dir: Path, on_interval: Callable[[Inter
     with start_sim(sim_config, log_path=results_dir / "sim.log") as sim:
         info = probe_endpoint(sim.base_url, model=None, api_key=None, simulated=True)
         target = ServingTarget(base_url=info.base_url, model=info.model, api="completions", simulated=True,
-                               has_tokenize=info.has_tokenize, timeout_s=config.scenario().timeout_s, tls=info.tls)
+                               has_tokenize=info.has_tokenize, tls=info.tls,
+                               deadlines=Deadlines().capped(config.scenario().timeout_s or Deadlines().total_s))
         plan = steady_plan(config, target, tokenizer, request_budget(config, sim_config))
         writer = RecordWriter(folder, "benchmarks/soak.py", config.scenario().ident)
         try:

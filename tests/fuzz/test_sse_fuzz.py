@@ -2,7 +2,7 @@
 
 Their contract: `SSEParser` takes any bytes cut at any points and gives the same events however the
 body was cut; `StreamInterpreter` never raises: a bad event becomes `error_kind`/`error_detail`
-(`malformed_event` or `server_error_event`), and what it returns is None or a well-formed
+(`malformed` or `server_error_event`), and what it returns is None or a well-formed
 `TokenEvent`. A valid stream, however cut and whatever its line ends, is read exactly.
 """
 
@@ -19,7 +19,7 @@ from pytest_deepseek.serving.sse import SSEEvent, SSEParser, StreamInterpreter, 
 from .mutate import corrupted_bytes, cut, json_values, mutated_document, pick, split_points
 from .target import Target
 
-ERROR_KINDS = (None, "malformed_event", "server_error_event")
+ERROR_KINDS = (None, "malformed", "server_error_event")
 # Pieces of SSE and of OpenAI chunks: random bytes rarely spell a field name.
 SSE_TOKENS = (
     b"data:", b"data: ", b"event: ", b"event: error", b"id: ", b"retry: ", b":", b" ", b"\n", b"\r", b"\r\n",

@@ -28,6 +28,7 @@ THRESHOLDS = """\
 version: 1
 profiles:
   leak:
+    error_budget: 1.0  # run through every failure (a blown budget would stop the scenario at the first)
     serving:
       defaults: {dataset: random, warmup: 1, num_prompts: 12, timeout_s: 10, client_health: %s}
       scenarios:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 import socket
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -153,11 +156,15 @@ def test_server_errors_mid_run_are_recorded_not_a_crash(pytester):
                                            "--deepseek-profile=sim-fast", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=2)
     out = result.stdout.str()
-    assert "ERROR" in out and "of 40 requests failed" in out and "budget 1.00%" in out
+    assert "ERROR" in out and "requests failed" in out and "budget 1.00%" in out
+    # One failure in 40 planned blows a 1% budget: the scenario stops there, its records kept.
+    assert "stopped: 1 failed requests exceed the error budget (1.00% of 40 planned)" in out
     closed = next(t for t in summary(pytester)["tests"] if t["scenario"]["mode"] == "closed")
-    assert closed["verdict"] == "error" and closed["metrics"]["failed"] > 0
-    assert closed["metrics"]["completed"] + closed["metrics"]["failed"] == 40
+    assert closed["verdict"] == "error" and closed["metrics"]["failed"] == 1
     assert sum(closed["metrics"]["failed_by_kind"].values()) == closed["metrics"]["failed"]
+    on_disk = [r for r in records(pytester) if r["scenario"] == closed["scenario_id"] and not r["warmup"]]
+    in_flight = [r for r in on_disk if not r["success"] and r["error_kind"] is None]
+    assert closed["metrics"]["completed"] + closed["metrics"]["failed"] + len(in_flight) == len(on_disk) < 40
 
 
 def test_a_killed_run_keeps_what_it_measured(pytester):
@@ -199,3 +206,52 @@ profiles:
     leftover = subprocess.run(["pgrep", "-f", f"--truth {sim_log.parent}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", f"simulator still running: {leftover.stdout}"
     assert os.path.exists(records_file)
+
+
+SLOW = """\
+version: 1
+profiles:
+  sim-slow:
+    endpoint: sim://fast?step_base_ms=100
+    serving:
+      defaults: {dataset: random, warmup: 0, num_prompts: 40, client_health: %(client_health)s}
+      scenarios:
+        - {input_len: 32, output_len: 16, concurrency: 2}
+        - {input_len: 16, output_len: 16, concurrency: 2}
+    training:
+      - name: toy
+        log: toy.jsonl
+        dialect: jsonl
+        converge: {metric: loss, below: 1.0, within: 5, statistic: raw}
+""".replace("%(client_health)s", LOADED_BOX)
+DEADLINE_S = 8
+MARGIN_S = 30  # start-up and teardown on a busy 2-core box
+
+
+def test_the_session_deadline_stops_the_run_in_time(pytester):
+    """A scenario running at the deadline stops (ERROR, its records kept); the tests after it are not run
+    (ERROR, never a skip), the run ends about when the deadline says."""
+    make_project(pytester, SLOW, suites=("test_serving.py", "test_training.py"))
+    (pytester.path / "toy.jsonl").write_text("\n".join(f'{{"step": {i}, "loss": {2.0 / i}}}' for i in range(1, 7)))
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess("--endpoint=sim://fast?step_base_ms=100", f"--deepseek-session-deadline={DEADLINE_S}s",
+                                           "-p", "no:cacheprovider")
+    took = time.monotonic() - started
+    assert took < DEADLINE_S + MARGIN_S, took  # 40 requests of 1.6 s on two clients would take 32 s more
+    result.assert_outcomes(failed=3)
+    tests = {t["scenario_id"]: t for t in summary(pytester)["tests"]}
+    cut, later, training = tests["in32-out16-c2"], tests["in16-out16-c2"], tests["toy:convergence"]
+    assert cut["verdict"] == "error"
+    problem = next(p for p in cut["errors"] if p.startswith("session deadline"))
+    assert re.fullmatch(rf"session deadline of {DEADLINE_S} s reached after [0-9.]+ s: \d+ of 40 requests measured; "
+                        r"records: .*records\.jsonl", problem), problem
+    measured = int(problem.split(": ")[1].split(" of ")[0])
+    on_disk = [r for r in records(pytester) if r["scenario"] == "in32-out16-c2"]
+    assert sum(r["success"] or r["error_kind"] is not None for r in on_disk) == measured
+    assert any(not r["success"] and r["error_kind"] is None for r in on_disk)  # cut in flight, kept as such
+    for entry in (later, training):
+        assert entry["verdict"] == "error"
+        assert entry["errors"][0].startswith(f"not run: the session deadline of {DEADLINE_S} s passed"), entry
+    lines = [json.loads(line) for line in (latest_run(pytester) / "records.jsonl").read_text().splitlines()]
+    assert any(line.get("type") == "scenario_unmeasured" and line["scenario"] == "in16-out16-c2" for line in lines)
+    assert "skipped" not in result.parseoutcomes()

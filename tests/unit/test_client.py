@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import email.utils
 import json
 import socket
 import struct
@@ -16,8 +18,14 @@ from typing import Any
 import pytest
 
 from pytest_deepseek.serving import endpoint_api
-from pytest_deepseek.serving.client import build_request_body, make_http_client, send_request
-from pytest_deepseek.serving.records import ERROR_KINDS, RequestRecord, RequestSpec
+from pytest_deepseek.serving.client import (
+    build_request_body,
+    make_http_client,
+    retry_after_seconds,
+    send_request,
+    status_kind,
+)
+from pytest_deepseek.serving.records import ERROR_KINDS, Deadlines, RequestRecord, RequestSpec
 
 HOST = "127.0.0.1"
 MS = 1_000_000
@@ -152,11 +160,13 @@ async def fetch(
     request: RequestSpec | None = None,
     *,
     timeout_s: float = 5.0,
+    deadlines: Deadlines | None = None,
     api_key: str | None = None,
     **kw: Any,
 ) -> RequestRecord:
     async with make_http_client(
-        base_url, concurrency=2, api_key=api_key, timeout_s=timeout_s, transport=transport  # type: ignore[arg-type]
+        base_url, concurrency=2, api_key=api_key, deadlines=deadlines, timeout_s=None if deadlines else timeout_s,
+        transport=transport,  # type: ignore[arg-type]
     ) as http:
         return await send_request(http, request or spec(), request_id="req-0", t_queued=0, **kw)
 
@@ -339,27 +349,81 @@ def test_no_usage_counts_tokens_and_marks_approximate(transport: str) -> None:
     assert without.completion_tokens is None and without.n_tokens == 2  # one per token event
 
 
-def test_non_200_keeps_status_and_body_head(transport: str) -> None:
-    message = "x" * 2000
+def answer(writer: asyncio.StreamWriter, status: str, body: bytes, *headers: str) -> None:
+    """A whole non-streamed answer."""
+    head = "".join(f"{h}\r\n" for h in headers)
+    writer.write(f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{head}content-length: {len(body)}"
+                 "\r\n\r\n".encode() + body)
 
+
+def answered(transport: str, status: str, body: bytes, *headers: str, **kw: Any) -> RequestRecord:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
-        body = json.dumps({"object": "error", "message": message, "code": 422}).encode()
-        writer.write(
-            b"HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\n\r\n%s" % (len(body), body)
-        )
+        answer(writer, status, body, *headers)
         await writer.drain()
         return True
 
     async def main() -> RequestRecord:
         async with StubServer(handler) as server:
-            return await fetch(server.base_url, transport)
+            return await fetch(server.base_url, transport, **kw)
 
-    record = run(main())
+    record: RequestRecord = run(main())
+    return record
+
+
+def test_non_200_keeps_status_and_body_head(transport: str) -> None:
+    message = "x" * 2000
+    body = json.dumps({"object": "error", "message": message, "code": 422}).encode()
+    record = answered(transport, "422 Unprocessable Entity", body)
     assert not record.success
-    assert (record.error_kind, record.status) == ("http_status", 422)
+    assert (record.error_kind, record.status) == ("http_4xx", 422)
     assert record.error_detail and record.error_detail.startswith('HTTP 422: {"object": "error"')
     assert len(record.error_detail) < 600
+
+
+@pytest.mark.parametrize(("status", "kind"), [("404 Not Found", "http_4xx"), ("400 Bad Request", "http_4xx"),
+                                               ("500 Internal Server Error", "http_5xx"),
+                                               ("502 Bad Gateway", "http_5xx"),
+                                               ("503 Service Unavailable", "http_5xx")])
+def test_status_codes_have_their_kind(transport: str, status: str, kind: str) -> None:
+    record = answered(transport, status, b'{"error": {"message": "no"}}')
+    assert (record.success, record.error_kind, record.status) == (False, kind, int(status.split()[0]))
+    assert record.retry_after_s is None and record.error_detail.startswith(f"HTTP {status.split()[0]}: ")
+
+
+def test_rate_limited_keeps_retry_after_seconds(transport: str) -> None:
+    record = answered(transport, "429 Too Many Requests", b'{"error": "slow down"}', "Retry-After: 7")
+    assert (record.success, record.error_kind, record.status) == (False, "rate_limited", 429)
+    assert record.retry_after_s == 7
+    assert record.error_detail and "Retry-After '7' (7 s)" in record.error_detail and "slow down" in record.error_detail
+
+
+def test_rate_limited_converts_an_http_date(transport: str) -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    record = answered(transport, "429 Too Many Requests", b"{}", f"Retry-After: {when}")
+    assert record.error_kind == "rate_limited"
+    assert record.retry_after_s is not None and 25 <= record.retry_after_s <= 31, record.retry_after_s
+    assert when in (record.error_detail or "")
+
+
+def test_retry_after_values() -> None:
+    assert retry_after_seconds("120") == 120 and retry_after_seconds(" 0 ") == 0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30  # 07:28:00 GMT
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412600.0) == 0  # already past
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("-5") is None and retry_after_seconds("") is None
+
+
+def test_status_kind_covers_every_status() -> None:
+    assert [status_kind(s) for s in (429, 400, 404, 422, 499, 500, 503, 599, 302, 204)] == [
+        "rate_limited", "http_4xx", "http_4xx", "http_4xx", "http_4xx", "http_5xx", "http_5xx", "http_5xx",
+        "http_5xx", "http_5xx"]
+
+
+def rst(writer: asyncio.StreamWriter) -> None:
+    """Drop the connection with a TCP reset."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def test_connection_reset_mid_stream(transport: str) -> None:
@@ -367,9 +431,7 @@ def test_connection_reset_mid_stream(transport: str) -> None:
         await start_stream(writer)
         await send_chunk(writer, chat({"content": "a"}) + chat({"content": "b"}))
         await asyncio.sleep(0.02)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
-        writer.transport.abort()
+        rst(writer)
         return False
 
     async def main() -> RequestRecord:
@@ -380,6 +442,20 @@ def test_connection_reset_mid_stream(transport: str) -> None:
     assert not record.success
     assert record.error_kind == "reset", record.error_detail
     assert record.text == "ab" and len(record.event_times) == 2  # what arrived is kept
+
+
+def test_connection_reset_before_headers(transport: str) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        rst(writer)  # the request was read, nothing is answered
+        return False
+
+    async def main() -> RequestRecord:
+        async with StubServer(handler) as server:
+            return await fetch(server.base_url, transport)
+
+    record = run(main())
+    assert (record.success, record.error_kind, record.status) == (False, "reset", None), record.error_detail
+    assert record.t_headers is None and not record.event_times
 
 
 def test_connection_closed_inside_a_chunk(transport: str) -> None:
@@ -399,23 +475,115 @@ def test_connection_closed_inside_a_chunk(transport: str) -> None:
     assert (record.success, record.error_kind) == (False, "reset")
 
 
-def test_read_timeout(transport: str) -> None:
-    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
-        await start_stream(writer)
-        await send_chunk(writer, chat({"content": "a"}))
-        await asyncio.sleep(10)
-        return False
+# --- deadlines: each ends in about its limit, with the kind of the deadline that passed -------
+
+MARGIN_S = 2.0  # a busy 2-core box: the plumbing is tested here, not timer precision
+QUICK = Deadlines(connect_s=5, first_byte_s=60, stall_s=60, total_s=60)
+
+
+def timed(transport: str, handler: Handler, deadlines: Deadlines) -> tuple[RequestRecord, float]:
+    """The record of one request to a server answering with `handler`, and the seconds it took."""
 
     async def main() -> RequestRecord:
         async with StubServer(handler) as server:
-            return await fetch(server.base_url, transport, timeout_s=0.2)
+            return await fetch(server.base_url, transport, deadlines=deadlines)
 
+    started = time.perf_counter()
     record = run(main())
+    return record, time.perf_counter() - started
+
+
+def test_headers_without_a_body_hit_the_first_byte_deadline(transport: str) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        await start_stream(writer)  # vLLM sends headers before the request leaves its queue
+        await asyncio.sleep(30)
+        return False
+
+    record, took = timed(transport, handler, dataclasses.replace(QUICK, first_byte_s=0.4))
+    assert (record.success, record.error_kind, record.status) == (False, "first_byte_timeout", 200)
+    assert 0.35 <= took <= 0.4 + MARGIN_S, took
+    assert record.error_detail and "first-byte deadline 0.4 s" in record.error_detail
+    assert "headers after" in record.error_detail
+    assert 0.35e9 <= record.t_end - record.t_send <= (0.4 + MARGIN_S) * 1e9
+
+
+def test_a_header_trickle_hits_the_first_byte_deadline(transport: str) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        for byte in b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n":
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        return False
+
+    record, took = timed(transport, handler, dataclasses.replace(QUICK, first_byte_s=0.5))
+    assert (record.success, record.error_kind, record.status) == (False, "first_byte_timeout", None)
+    assert 0.45 <= took <= 0.5 + MARGIN_S, took
+    assert record.error_detail and "no complete headers" in record.error_detail
+
+
+def test_a_stall_after_some_tokens(transport: str) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        await start_stream(writer)
+        for token in ("a", "b", "c"):
+            await send_chunk(writer, chat({"content": token}))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(30)
+        return False
+
+    record, took = timed(transport, handler, dataclasses.replace(QUICK, stall_s=0.4))
+    assert (record.success, record.error_kind) == (False, "stall")
+    assert record.text == "abc" and len(record.event_times) == 3  # what arrived is kept
+    assert 0.4 <= (record.t_end - record.event_times[-1]) / 1e9 <= 0.4 + MARGIN_S
+    assert took <= 0.5 + MARGIN_S, took
+    assert record.error_detail and "stall deadline 0.4 s" in record.error_detail and "3 token event" in record.error_detail
+
+
+def test_a_stream_that_keeps_flowing_never_stalls(transport: str) -> None:
+    """Gaps shorter than the stall deadline, a stream longer than it: the lazily re-armed timer lets it finish."""
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        await start_stream(writer)
+        for i in range(8):
+            await send_chunk(writer, chat({"content": f"t{i}"}, finish="length" if i == 7 else None))
+            await asyncio.sleep(0.1)
+        await send_chunk(writer, usage_only(1, 8) + event("[DONE]"))
+        await end_stream(writer)
+        return True
+
+    record, _ = timed(transport, handler, dataclasses.replace(QUICK, first_byte_s=0.5, stall_s=0.4, total_s=30))
+    assert record.success, record.error_detail
+    assert (record.t_last_token - record.t_first_token) / 1e9 >= 0.6  # far longer than the stall deadline
+
+
+def test_a_long_wait_for_the_first_byte_is_not_a_stall(transport: str) -> None:
+    """Before the first body byte only the first-byte deadline counts, however short the stall deadline."""
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        await start_stream(writer)
+        await asyncio.sleep(0.6)  # a long prefill
+        await send_chunk(writer, chat({"content": "a"}, finish="stop") + event("[DONE]"))
+        await end_stream(writer)
+        return True
+
+    record, _ = timed(transport, handler, dataclasses.replace(QUICK, first_byte_s=5, stall_s=0.2, total_s=30))
+    assert record.success, record.error_detail
+    assert (record.t_first_token - record.t_send) / 1e9 >= 0.5
+
+
+def test_an_endless_stream_hits_the_total_deadline(transport: str) -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
+        await start_stream(writer)
+        while not writer.is_closing():
+            await send_chunk(writer, chat({"content": "a"}))
+            await asyncio.sleep(0.01)
+        return False
+
+    record, took = timed(transport, handler, dataclasses.replace(QUICK, first_byte_s=0.3, stall_s=0.3, total_s=0.6))
     assert (record.success, record.error_kind) == (False, "timeout")
-    assert record.event_times and record.t_end - record.t_first_token >= 100 * MS  # 200 ms read timeout
+    assert 0.55 <= took <= 0.6 + MARGIN_S, took
+    assert record.error_detail and "total deadline 0.6 s" in record.error_detail
+    assert len(record.event_times) >= 5
 
 
-def test_total_deadline(transport: str) -> None:
+def test_timeout_caps_every_deadline(transport: str) -> None:
     async def handler(request: Request, writer: asyncio.StreamWriter) -> bool:
         await start_stream(writer)
         for _ in range(100):
@@ -425,11 +593,11 @@ def test_total_deadline(transport: str) -> None:
 
     async def main() -> RequestRecord:
         async with StubServer(handler) as server:
-            return await fetch(server.base_url, transport, deadline_s=0.15)
+            return await fetch(server.base_url, transport, timeout_s=0.15)
 
     record = run(main())
     assert (record.success, record.error_kind) == (False, "timeout")
-    assert record.error_detail and "deadline" in record.error_detail
+    assert record.error_detail and "total deadline 0.15 s" in record.error_detail
     assert 5 <= len(record.event_times) < 100
 
 
@@ -438,8 +606,43 @@ def test_refused_connection(transport: str) -> None:
         sock.bind((HOST, 0))
         port = sock.getsockname()[1]
     record = run(fetch(f"http://{HOST}:{port}", transport))
-    assert (record.success, record.error_kind, record.status) == (False, "connect", None)
+    assert (record.success, record.error_kind, record.status) == (False, "refused", None), record.error_detail
     assert record.t_send > 0 and record.t_end >= record.t_send
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A port whose listening socket never accepts and whose accept queue is full: the kernel drops
+    further SYNs, so a connect there hangs until the client gives up."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect((HOST, port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        for sock in fillers + [listener]:
+            sock.close()
+
+
+def test_connect_timeout(transport: str, full_backlog: int) -> None:
+    started = time.perf_counter()
+    record = run(fetch(f"http://{HOST}:{full_backlog}", transport,
+                       deadlines=Deadlines(connect_s=0.5, first_byte_s=30, stall_s=30, total_s=30)))
+    took = time.perf_counter() - started
+    assert (record.success, record.error_kind, record.status) == (False, "connect_timeout", None), record.error_detail
+    assert record.error_detail and "connect deadline of 0.5 s" in record.error_detail
+    assert 0.45 <= took <= 1.0 + MARGIN_S, took  # aiohttp rounds a timeout up to the next tick of its clock
 
 
 def stream_case(transport: str, *chunks: bytes, content_type: str = "text/event-stream") -> RequestRecord:
@@ -467,20 +670,26 @@ def test_error_event_mid_stream_fails_the_request(transport: str) -> None:
 
 def test_malformed_event_fails_the_request(transport: str) -> None:
     record = stream_case(transport, chat({"content": "a"}), b"data: {oops\n\n", event("[DONE]"))
-    assert (record.success, record.error_kind) == (False, "malformed_event")
+    assert (record.success, record.error_kind) == (False, "malformed")
 
 
 def test_empty_and_truncated_streams(transport: str) -> None:
     empty = stream_case(transport, chat({"role": "assistant", "content": ""}), usage_only(3, 0), event("[DONE]"))
     assert (empty.success, empty.error_kind) == (False, "empty_stream")
     truncated = stream_case(transport, chat({"content": "a"}), chat({"content": "b"}))
-    assert (truncated.success, truncated.error_kind) == (False, "truncated_stream")
+    assert (truncated.success, truncated.error_kind) == (False, "truncated")
     assert truncated.n_tokens == 2
     not_streamed = stream_case(
         transport, b'{"choices": [{"message": {"content": "hi"}}]}', content_type="application/json"
     )
     assert not_streamed.error_kind == "empty_stream"
     assert not_streamed.error_detail and "application/json" in not_streamed.error_detail
+
+
+def test_a_finish_reason_without_done_and_usage_is_a_success(transport: str) -> None:
+    record = stream_case(transport, chat({"content": "a"}), chat({"content": "b"}, finish="stop"))
+    assert record.success and record.error_kind is None
+    assert not record.done_seen and record.approximate and record.finish_reason == "stop"
 
 
 def test_every_failure_kind_is_a_known_kind(transport: str) -> None:

@@ -129,7 +129,7 @@ def test_a_server_refusing_forced_lengths_is_named():
     from pytest_deepseek.serving.records import RequestRecord
 
     records = [RequestRecord(index=i, request_id=str(i), api="completions", forced=True, max_tokens=32, status=422,
-                             error_kind="http_status", error_detail="HTTP 422: ignore_eos is not supported")
+                             error_kind="http_4xx", error_detail="HTTP 422: ignore_eos is not supported")
                for i in range(3)]
     violations = check_contract(records, forced_output_len=32)
     codes = [v.code for v in violations]

@@ -119,3 +119,100 @@ def test_arrival_schedules_have_the_target_rate(arrival):
     assert offsets[0] == 0.0 and offsets == sorted(offsets)
     assert offsets[-1] / 4000 == pytest.approx(0.1, rel=0.08)
     assert arrival_offsets(3, math.inf, arrival, 1.0, 0) == [0.0, 0.0, 0.0]
+
+
+def flaky_send(failing, slow_s=5.0, fast_s=0.01):
+    """Requests whose index is in `failing` fail fast; the others stream slowly (one token per 10 ms)."""
+    async def send(spec, t_queued, on_start=None):
+        record = RequestRecord(index=spec.index, request_id=str(spec.index), api="completions", warmup=spec.warmup,
+                               t_queued=t_queued, t_send=time.perf_counter_ns())
+        if on_start is not None:
+            on_start(record)
+        if spec.index in failing:
+            await asyncio.sleep(fast_s)
+            record.error_kind, record.error_detail, record.t_end = "http_5xx", "HTTP 503", time.perf_counter_ns()
+            return record
+        t_stop = time.perf_counter() + slow_s
+        while time.perf_counter() < t_stop:
+            record.event_times.append(time.perf_counter_ns())
+            record.event_tokens.append(1)
+            await asyncio.sleep(0.01)
+        record.t_end = record.event_times[-1]
+        record.success = True
+        return record
+
+    return send
+
+
+def test_a_blown_error_budget_cuts_the_run():
+    # 100 planned with a 2% budget: the third failure can no longer be made up for.
+    written = []
+    runner = LoadRunner(flaky_send(failing={0, 1, 2}), LoadShape(mode="closed", concurrency=8),
+                        on_record=written.append, error_budget=0.02)
+    t0 = time.perf_counter()
+    result = run(runner, [], specs(100))
+    assert time.perf_counter() - t0 < 3.0  # the slow requests in flight were cancelled, not awaited
+    failed = [r for r in result.records if r.error_kind is not None]
+    in_flight = [r for r in result.records if not r.success and r.error_kind is None]
+    assert len(failed) == 3 and not any(r.success for r in result.records)
+    # In flight when cut: the five others of the first wave and the two sent after the first failures.
+    assert sorted(r.index for r in in_flight) == [3, 4, 5, 6, 7, 8, 9]
+    assert all(r.event_times and r.t_send and r.t_end is None for r in in_flight)  # kept, with their tokens
+    assert written == result.records  # every record reaches the sink, the cut ones too
+    assert result.cut_short and result.cut_short.startswith(
+        "stopped: 3 failed requests exceed the error budget (2.00% of 100 planned) after ")
+    assert result.cut_short.endswith("s: 3 of 100 requests measured")
+    assert not result.stopped_early
+
+
+def test_failures_within_the_budget_do_not_cut():
+    runner = LoadRunner(flaky_send(failing={3, 7}, slow_s=0.02), LoadShape(mode="closed", concurrency=4),
+                        error_budget=0.1)
+    result = run(runner, [], specs(20))
+    assert len(result.records) == 20 and result.cut_short is None
+    assert sum(r.error_kind is not None for r in result.records) == 2
+
+
+@pytest.mark.parametrize("shape", [LoadShape(mode="closed", concurrency=3),
+                                   LoadShape(mode="open", request_rate=0.5, arrival="constant"),
+                                   LoadShape(mode="batch", batch_size=3, num_iters=4)],
+                         ids=["closed", "open", "batch"])
+def test_a_cut_stops_sending_and_keeps_requests_in_flight(shape):
+    """A session deadline in the middle of slow requests (and, open loop, of a long wait for the next send)."""
+    runner = LoadRunner(flaky_send(failing=set(), slow_s=10.0), shape)
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.3, runner.cut, "session deadline of 1 s reached")
+        return await runner.run([], specs(12))
+
+    t0 = time.perf_counter()
+    result = asyncio.run(main())
+    assert time.perf_counter() - t0 < 3.0
+    assert result.records and all(not r.success and r.error_kind is None for r in result.records)
+    assert len(result.records) == {"closed": 3, "open": 1, "batch": 3}[shape.mode]
+    assert result.cut_short and result.cut_short.startswith("session deadline of 1 s reached after 0.")
+    assert result.cut_short.endswith(": 0 of 12 requests measured")
+
+
+def test_a_cut_during_warmup_sends_nothing_measured():
+    runner = LoadRunner(flaky_send(failing=set(), slow_s=10.0), LoadShape(mode="closed", concurrency=2))
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.2, runner.cut, "session deadline of 1 s reached")
+        return await runner.run(specs(2, warmup=2), specs(10)[2:])
+
+    result = asyncio.run(main())
+    assert [r.warmup for r in result.records] == [True, True] and not result.timeline.t_start
+
+
+def test_a_cancellation_from_outside_still_cancels_the_run():
+    runner = LoadRunner(flaky_send(failing=set(), slow_s=10.0), LoadShape(mode="closed", concurrency=2))
+
+    async def main():
+        task = asyncio.ensure_future(runner.run([], specs(4)))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())

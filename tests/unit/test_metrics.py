@@ -141,11 +141,11 @@ def test_warmup_excluded_everywhere() -> None:
 def test_failures_count_against_good_fraction_and_error_rate() -> None:
     recs = three_requests() + [
         rec(3, 60, [(200, 1)], success=False, error="timeout", end_ms=260),
-        rec(4, 70, [], success=False, error="http_status", end_ms=75),
+        rec(4, 70, [], success=False, error="http_4xx", end_ms=75),
     ]
     m = compute_run_metrics(recs, timeline(), slo={"ttft_ms": 150})
     assert (m.completed, m.failed) == (3, 2)
-    assert m.failed_by_kind == {"timeout": 1, "http_status": 1}
+    assert m.failed_by_kind == {"timeout": 1, "http_4xx": 1}
     assert m.error_rate == pytest.approx(2 / 5)
     assert m.good == 2  # A (100 ms) and C (130 ms); B's TTFT is 200 ms
     assert m.good_fraction == pytest.approx(2 / 5)
@@ -201,7 +201,7 @@ def test_to_dict_shape_and_value_lookup() -> None:
 
 
 def test_empty_run_gives_none_not_zero() -> None:
-    m = compute_run_metrics([rec(0, 0, [], success=False, error="connect")], timeline(None, None))
+    m = compute_run_metrics([rec(0, 0, [], success=False, error="refused")], timeline(None, None))
     d = m.to_dict()
     assert d["window_used"] == "none" and d["output_throughput"] is None
     assert d["ttft_ms"]["p50"] is None and d["error_rate"] == 1.0

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from pytest_deepseek.serving.gate import ServingCase, cases
+from pytest_deepseek.serving.gate import ServingCase, cases, deadlines_for
+from pytest_deepseek.serving.records import Deadlines
 from pytest_deepseek.settings import Settings
 from pytest_deepseek.thresholds import parse_thresholds
 
@@ -73,3 +74,33 @@ def test_adhoc_grid_under_the_profiles_takes_their_confidence() -> None:
 def test_warmup_from_the_command_line_is_kept_even_when_zero(warmup: int) -> None:
     assert cases([], Settings(input_len=(8,), warmup=warmup))[0].scenario.warmup == warmup
     assert {c.scenario.warmup for c in cases(profiles(), Settings(warmup=warmup))} == {warmup}
+
+
+DEADLINES = """\
+version: 1
+defaults: {stall_timeout_s: 120, timeout_s: 7200}
+profiles:
+  h800:
+    first_byte_timeout_s: 600
+    serving:
+      defaults: {num_prompts: 10, connect_timeout_s: 5}
+      scenarios:
+        - {input_len: 64, output_len: 8, concurrency: 2, timeout_s: 1800}
+        - {input_len: 32, output_len: 8, concurrency: 2, stall_timeout_s: 60}
+  plain:
+    serving:
+      scenarios:
+        - {input_len: 64, output_len: 8, concurrency: 2}
+"""
+
+
+def test_deadlines_layer_option_scenario_profile_file_default() -> None:
+    profiles = parse_thresholds(DEADLINES).profiles
+    first, second = cases([profiles["h800"]], Settings())
+    assert deadlines_for(first, Settings()) == Deadlines(connect_s=5, first_byte_s=600, stall_s=120, total_s=1800)
+    assert deadlines_for(second, Settings()) == Deadlines(connect_s=5, first_byte_s=600, stall_s=60, total_s=7200)
+    given = Settings(connect_timeout=2.0, first_byte_timeout=30.0, stall_timeout=10.0, request_timeout=90.0)
+    assert deadlines_for(first, given) == Deadlines(connect_s=2, first_byte_s=30, stall_s=10, total_s=90)
+    plain = cases([profiles["plain"]], Settings())[0]
+    assert deadlines_for(plain, Settings()) == Deadlines(stall_s=120, total_s=7200)  # the file's defaults
+    assert Deadlines() == Deadlines(connect_s=30, first_byte_s=900, stall_s=300, total_s=3600)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pytest_deepseek.context import GateContext
+from pytest_deepseek.context import GateContext, SessionDeadline
 from pytest_deepseek.endpoint import EndpointInfo
 from pytest_deepseek.report.store import RunFolder
-from pytest_deepseek.serving.gate import ServingCase, cases, run
+from pytest_deepseek.serving.gate import ServingCase, cases, on_disk, run
+from pytest_deepseek.serving.measure import ServingTarget
+from pytest_deepseek.serving.records import Deadlines, RequestRecord
 from pytest_deepseek.settings import Settings
 from pytest_deepseek.sim.launcher import start_sim
 from pytest_deepseek.thresholds import parse_thresholds
@@ -134,3 +139,26 @@ def test_options_layer_over_the_profile(tmp_path: Path, endpoint: EndpointInfo) 
     data = result.to_json()
     assert data["scenario"]["api"] == "chat" and data["nodes"] == 3 and data["metrics"]["completed"] == 6
     assert result.verdict in ("pass", "inconclusive"), result.failure_text()
+
+
+def test_a_session_deadline_cut_is_an_error_and_rebuilds_alike(tmp_path: Path, endpoint: EndpointInfo) -> None:
+    ctx = context(tmp_path, endpoint)
+    ctx = dataclasses.replace(ctx, session_deadline=SessionDeadline(limit_s=1.0, started_at=time.time() - 5))
+    result = run(all_cases()[0], ctx)
+    assert result.verdict == "error"
+    problem = next(p for p in result.problems if p.startswith("session deadline"))
+    assert re.fullmatch(r"session deadline of 1 s reached after [0-9.]+ s: 0 of 24 requests measured; records: "
+                        r".*records\.jsonl", problem), problem
+    [rebuilt] = on_disk(ctx.folder.path).results
+    assert rebuilt.result == result
+
+
+def test_lines_written_before_deadlines_and_retry_after_still_load() -> None:
+    old = {"base_url": "http://h/v1", "model": "m", "api": "chat", "simulated": False, "has_tokenize": False,
+           "nodes": 2, "devices_per_node": 8, "timeout_s": 600.0}
+    target = ServingTarget.from_json(old)
+    assert target.deadlines == Deadlines(total_s=600.0) and target.nodes == 2
+    assert ServingTarget.from_json(target.to_json()) == target
+    line = RequestRecord(index=1, request_id="r", api="chat").to_json_dict()
+    del line["retry_after_s"]
+    assert RequestRecord.from_json_dict(line).retry_after_s is None

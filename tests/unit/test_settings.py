@@ -75,11 +75,24 @@ def test_grid_lists():
         ({"nodes": "-2"}, "--deepseek-nodes must be a positive whole number"),
         ({"dataset": "wiki"}, "--deepseek-dataset must be"),
         ({"follow_timeout": "6 hours"}, "cannot read duration"),
+        ({"stall_timeout": "-1"}, "--deepseek-stall-timeout must be positive"),
+        ({"first_byte_timeout": "0"}, "--deepseek-first-byte-timeout must be positive"),
+        ({"connect_timeout": "soon"}, "--deepseek-connect-timeout: cannot read"),
+        ({"session_deadline": "-5m"}, "--deepseek-session-deadline must be positive"),
+        ({"session_deadline": "a day"}, "cannot read duration"),
     ],
 )
 def test_bad_values(options, message):
     with pytest.raises(SettingsError, match=message):
         make(options)
+
+
+def test_deadline_options_from_command_line_and_ini():
+    s = make({"connect_timeout": "3", "request_timeout": "7200"}, {"deepseek_stall_timeout": "45",
+                                                                   "deepseek_session_deadline": "6h"})
+    assert (s.connect_timeout, s.first_byte_timeout, s.stall_timeout, s.request_timeout) == (3.0, None, 45.0, 7200.0)
+    assert s.session_deadline == 21600.0 and make({"session_deadline": "90"}).session_deadline == 90.0
+    assert make().session_deadline is None and make().request_timeout is None  # the scenario's or the default
 
 
 def test_durations():

@@ -305,7 +305,7 @@ def test_sse_error_event_type() -> None:
 def test_malformed_events(data: str) -> None:
     interp = StreamInterpreter()
     assert interp.feed_data(data) is None
-    assert interp.error_kind == "malformed_event"
+    assert interp.error_kind == "malformed"
     assert interp.error_detail
 
 
@@ -313,7 +313,7 @@ def test_first_error_is_kept() -> None:
     interp = StreamInterpreter()
     interp.feed_data("nope")
     interp.feed_data('{"error": "later"}')
-    assert interp.error_kind == "malformed_event"
+    assert interp.error_kind == "malformed"
 
 
 def test_role_only_and_empty_chunks_are_not_token_events() -> None:

@@ -7,12 +7,12 @@ import time
 from pytest_deepseek.serving.sse import SSEParser, StreamInterpreter
 
 
-def test_json_nested_too_deeply_is_a_malformed_event_not_an_exception() -> None:
+def test_json_nested_too_deeply_is_malformed_not_an_exception() -> None:
     parser = SSEParser()
     interp = StreamInterpreter()
     for event in parser.feed(b"data: " + b"[" * 100_000 + b"\n\n") + parser.finish():
         assert interp.feed_event(event) is None
-    assert interp.error_kind == "malformed_event"
+    assert interp.error_kind == "malformed"
     assert interp.error_detail is not None and interp.error_detail.startswith("JSON nested too deeply to read")
 
 

@@ -88,6 +88,18 @@ def test_good_file_resolves_profiles_and_scenarios():
         ("version: 1\nprofiles:\n  a:\n    nodes: [1\n", ": not valid YAML"),
         ("version: 1\nprofiles:\n  a: {}\n  a: {}\n", ":4: not valid YAML: duplicate key 'a'"),
         ("", ": the file is empty"),
+        (
+            "version: 1\nprofiles:\n  a:\n    serving:\n      scenarios:\n        - input_len: 8\n          output_len: 8\n"
+            "          stall_timeout_s: -3\n",
+            ":8: profiles.a.serving.scenarios[0].stall_timeout_s: expected a number > 0, got -3",
+        ),
+        ("version: 1\nprofiles:\n  a:\n    first_byte_timeout_s: 0\n",
+         ":4: profiles.a.first_byte_timeout_s: expected a number > 0, got 0"),
+        ("version: 1\ndefaults:\n  connect_timeout_s: -1\nprofiles: {}\n",
+         ":3: defaults.connect_timeout_s: expected a number > 0, got -1"),
+        ("version: 1\nprofiles:\n  a:\n    serving:\n      defaults: {timeout_s: fast}\n",
+         ":5: profiles.a.serving.defaults.timeout_s: expected a number > 0, got 'fast'"),
+        ("version: 1\nprofiles:\n  a:\n    stall_timout_s: 3\n", "did you mean 'stall_timeout_s'?"),
     ],
 )
 def test_bad_files_name_file_line_and_key(text, expected):
