@@ -1,11 +1,12 @@
 """The `pytest-deepseek` command: work on runs' results folders without pytest.
 
-    pytest-deepseek report RUN_DIR
+    pytest-deepseek report RUN_DIR [--html PATH]
 
-rebuilds RUN_DIR/summary.json and RUN_DIR/test_result.csv from the records and evaluations the
-run left (a run killed with `kill -9` included) and prints the tables a pytest run prints at its
-end. Exit status: 0 when every result passed, 1 otherwise (a failure, an error, an unfinished
-test, or nothing to report), 2 when RUN_DIR is not a run folder.
+rebuilds RUN_DIR/summary.json, RUN_DIR/test_result.csv and RUN_DIR/exports/ from the records and
+evaluations the run left (a run killed with `kill -9` included), writes the HTML report when asked,
+and prints the tables a pytest run prints at its end. Exit status: 0 when every result passed (and
+the HTML report, if asked, was written), 1 otherwise (a failure, an error, an unfinished test, or
+nothing to report), 2 when RUN_DIR is not a run folder.
 
     pytest-deepseek compare A B [--json PATH] [--tolerance METRIC=VALUE ...] [--confidence C]
 
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Rebuild RUN_DIR/summary.json and RUN_DIR/test_result.csv from the run's records and "
                     "evaluations, then print the end-of-run tables. Exit status 0 when every result "
                     "passed, 1 otherwise, 2 for a folder that is not a run.")
+    report.add_argument("--html", type=Path, default=None, metavar="PATH",
+                        help="also write the run's self-contained HTML report to PATH "
+                             "(needs pip install \"pytest-deepseek[html]\")")
     report.add_argument("run_dir", metavar="RUN_DIR", type=Path,
                         help="a run folder (deepseek-results/<run-id>), or a results folder whose "
                              "'latest' file names one")
@@ -74,7 +78,7 @@ def _default_tolerances() -> str:
     return f"{named}; any other metric by its family: {families}".replace("%", "%%")
 
 
-def report(run_dir: Path) -> int:
+def report(run_dir: Path, html: Path | None = None) -> int:
     """`pytest-deepseek report RUN_DIR`: rebuild, write, print; the exit status."""
     from .report.rebuild import RunDirError, find_run_dir, rebuild_run, write_rebuilt
     from .report.terminal import TITLE, render_tables, table_width
@@ -86,15 +90,30 @@ def report(run_dir: Path) -> int:
         return EXIT_BAD_RUN_DIR
     rebuilt = rebuild_run(run_dir)
     write_rebuilt(run_dir, rebuilt)
+    html_written = _html_report(run_dir, html) if html is not None else True
     columns = shutil.get_terminal_size().columns
     width = table_width(columns)
     print(f" {TITLE} ".center(columns, "="))
-    print(render_tables(rebuilt.entries, run_dir, width=width, notes=rebuilt.notes()), end="")
+    print(render_tables(rebuilt.entries, run_dir, width=width, notes=rebuilt.notes(), color=sys.stdout.isatty()),
+          end="")
     if not rebuilt.entries and not rebuilt.incomplete:
         print("no results to report")
     print(f"rebuilt {run_dir / 'summary.json'} ({len(rebuilt.entries)} result(s), "
           f"{len(rebuilt.incomplete)} unfinished)")
-    return EXIT_PASSED if rebuilt.passed else EXIT_NOT_PASSED
+    return EXIT_PASSED if rebuilt.passed and html_written else EXIT_NOT_PASSED
+
+
+def _html_report(run_dir: Path, out: Path) -> bool:
+    """Write the HTML report of `run_dir` to `out`; False (said on stderr) when it cannot be written."""
+    from .report.html import HtmlReportError, write_html_report
+
+    try:
+        path = write_html_report(run_dir, out)
+    except HtmlReportError as exc:
+        print(f"pytest-deepseek: no HTML report: {exc}", file=sys.stderr)
+        return False
+    print(f"HTML report {path}")
+    return True
 
 
 def compare(a: str, b: str, *, json_path: Path | None = None, results_dir: Path = Path("deepseek-results"),
@@ -143,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
     if args.command == "report":
-        return report(args.run_dir)
+        return report(args.run_dir, args.html)
     if args.command == "compare":
         return compare(args.a, args.b, json_path=args.json_path, results_dir=args.results_dir,
                        tolerances=args.tolerance, confidence=args.confidence)

@@ -145,6 +145,7 @@ def _run_fixture(gate: Gate) -> Any:
             else:
                 result = module.run(case, ctx)
             result = with_session_fingerprint(result, session_part)
+            result = against_the_baseline(result, case, request)
             record_result(request.node, result)
             return result
 
@@ -152,6 +153,22 @@ def _run_fixture(gate: Gate) -> Any:
 
     run.__doc__ = f"A function that runs a {gate.kind} case, records its result and returns it."
     return run
+
+
+def against_the_baseline(result: GateResult, case: Any, request: pytest.FixtureRequest) -> GateResult:
+    """With --deepseek-baseline, the result with its `regression.<metric>` checks against the same
+    test of the baseline (an ERROR stays as it is: nothing was measured to compare)."""
+    state = run_state(request.config)
+    baseline = state.baseline()
+    if baseline is None or result.verdict == "error":
+        return result
+    from .regression.against import against_baseline  # numpy and the gates' statistics: not at plugin import
+    from .regression.spec import RegressionSpec
+
+    scenario_allows = getattr(getattr(case, "scenario", None), "allow_inconclusive", None)
+    return against_baseline(result, request.node.nodeid, state.folder.path, baseline,
+                            RegressionSpec.of(case.profile.regression),
+                            allow_inconclusive=state.settings.layered("allow_inconclusive", scenario_allows))
 
 
 def not_run(gate: Gate, case: Any, ctx: GateContext, problem: str) -> GateResult:

@@ -79,11 +79,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE_KEY] = state
     if settings.gate_requested:
         _check_gate_inputs(state)
+    _read_baseline(state)
     if not state.is_worker:
+        _check_html_report(settings)
         config.pluginmanager.register(ResultCollector(state), "deepseek-collector")
         _open_endpoint(config, state)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "deepseek-xdist")
+
+
+def _check_html_report(settings: Settings) -> None:
+    """--deepseek-html without its plotting library is a usage error now, not after a long run."""
+    if settings.html is None:
+        return
+    from .report.html import HtmlReportError, require_matplotlib
+
+    try:
+        require_matplotlib()
+    except HtmlReportError as exc:
+        raise pytest.UsageError(f"pytest-deepseek: --deepseek-html: {exc}") from exc
 
 
 def _resumed_state(run_dir: Path, settings: Settings) -> RunState:
@@ -113,6 +127,41 @@ def _check_gate_inputs(state: RunState) -> None:
                                   "the profile's scenarios")
     except ThresholdsError as exc:
         raise _usage_error(exc) from exc
+
+
+def _read_baseline(state: RunState) -> None:
+    """--deepseek-baseline read once, before any test: a name that is neither a run folder nor a saved
+    baseline is one usage error (naming the saved ones)."""
+    if state.settings.baseline is None:
+        return
+    from .regression.baseline import BaselineError
+
+    try:
+        state.baseline()
+    except BaselineError as exc:
+        raise pytest.UsageError(f"pytest-deepseek: --deepseek-baseline: {exc}") from exc
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """--deepseek-save-baseline: the controller saves the finished run (after its final summary was
+    written), not an interrupted one."""
+    state = config.stash.get(STATE_KEY, None)
+    collector = config.pluginmanager.getplugin("deepseek-collector")
+    if state is None or state.is_worker or state.settings.save_baseline is None or collector is None:
+        return
+    if collector.interrupted or not (collector.active or collector.results):
+        return
+    from .regression.baseline import BaselineError, save_baseline
+
+    try:
+        saved = save_baseline(state.folder.path, state.settings.save_baseline, state.settings.results_dir)
+        line = f"deepseek: saved this run as the baseline {saved}"
+    except BaselineError as exc:
+        line = f"deepseek: could not save this run as a baseline: {exc}"
+    terminal = config.pluginmanager.getplugin("terminalreporter")
+    if terminal is not None:
+        terminal.write_line(line)
 
 
 def _open_endpoint(config: pytest.Config, state: RunState) -> None:

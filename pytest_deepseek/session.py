@@ -16,7 +16,7 @@ import hashlib
 import platform
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .context import SessionDeadline
@@ -25,6 +25,9 @@ from .report.store import RunFolder
 from .settings import Settings
 from .tokenizers import EMBEDDED_NAME
 from .thresholds import Profile, Thresholds, ThresholdsError, load_thresholds
+
+if TYPE_CHECKING:
+    from .regression.compare import RunEvidence
 
 
 @dataclass
@@ -42,6 +45,7 @@ class RunState:
     _thresholds: Thresholds | None = field(default=None, repr=False)
     _thresholds_read: bool = field(default=False, repr=False)
     _folder: RunFolder | None = field(default=None, repr=False)
+    _baseline: "RunEvidence | None" = field(default=None, repr=False)
 
     @property
     def folder(self) -> RunFolder:
@@ -71,6 +75,21 @@ class RunState:
                 raise ThresholdsError(f"thresholds file {path} does not exist")
             return None
         return load_thresholds(path)
+
+    def baseline(self) -> "RunEvidence | None":
+        """The run --deepseek-baseline names, read on first use (None without the option).
+
+        Raises `regression.BaselineError` when it names neither a run folder nor a saved baseline.
+        """
+        spec = self.settings.baseline
+        if spec is None:
+            return None
+        if self._baseline is None:
+            from .regression.baseline import resolve
+            from .regression.load import load_run
+
+            self._baseline = load_run(resolve(spec, self.settings.results_dir), label=spec)
+        return self._baseline
 
     @property
     def session_deadline(self) -> SessionDeadline | None:

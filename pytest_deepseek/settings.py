@@ -84,6 +84,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("resume", "Continue the run in RUN_DIR (a killed or interrupted one): tests whose results "
                "its summary.json holds carry them over instead of running again; the others run and "
                "add to the same records and summary.", ini=False, metavar="RUN_DIR"),
+    OptionSpec("baseline", "Compare every gate test with the same test of a baseline: a saved baseline's name "
+               "(<results dir>/baselines/NAME) or a run folder; regression.<metric> checks join the test's result.",
+               metavar="NAME|PATH"),
+    OptionSpec("save_baseline", "Save this run as a baseline when it ends: a name (<results dir>/baselines/NAME, "
+               "replaced whole) or a folder.", ini=False, metavar="NAME|PATH"),
+    OptionSpec("html", "Write the run's report as one self-contained HTML file at PATH when it ends "
+               "(needs pip install \"pytest-deepseek[html]\").", metavar="PATH"),
     OptionSpec("input_len", "Ad-hoc grid: input lengths, comma separated.", kind="intlist",
                ini=False, metavar="N[,N...]"),
     OptionSpec("output_len", "Ad-hoc grid: output lengths, comma separated.", kind="intlist",
@@ -223,6 +230,10 @@ class Settings:
     devices_per_node: int | None = None
     results_dir: Path = Path("deepseek-results")
     resume: Path | None = None  # the run folder to continue (results_dir is then its parent)
+    # NAME or PATH, kept as given: `regression.baseline.resolve` / `destination` tell them apart
+    baseline: str | None = None
+    save_baseline: str | None = None
+    html: Path | None = None  # the HTML report written when the run ends
     input_len: tuple[int, ...] = ()
     output_len: tuple[int, ...] = ()
     concurrency: tuple[int, ...] = ()
@@ -326,7 +337,7 @@ def resolve(
         raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:
         values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
-    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle", "resume"):
+    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle", "resume", "html"):
         if name in values:
             path = Path(values[name]).expanduser()
             outside = sources.get(name) in ("option", "env")

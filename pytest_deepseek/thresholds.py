@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .accuracy.spec import ACCURACY_SECTION
+from .regression.spec import REGRESSION_SECTION
 from .schema import CONFIDENCE, FRACTION, POSITIVE_INT, Flag, ListOf, Mapping_, MapOf, Number, SchemaError, Spec, Text, dotted
 from .serving.spec import APIS, DEADLINE_FIELDS, SERVING_SECTION, Scenario, check_scenario_shape, scenario_from
 from .training.spec import TRAINING_ENTRY
@@ -46,6 +47,8 @@ class Profile:
     error_budget: float = 0.01
     # Per-request deadlines the profile (or the file's defaults:) gives its scenarios: key -> seconds.
     deadlines: Mapping[str, float] = field(default_factory=dict)
+    # Tolerances against a baseline run (the file's regression: section, the profile's over it).
+    regression: Mapping[str, Any] = field(default_factory=dict)
     source_line: int | None = None
 
 
@@ -95,6 +98,7 @@ _PROFILE_FIELDS: dict[str, Spec] = {
     "serving": SERVING_SECTION,
     "training": ListOf(item=TRAINING_ENTRY),
     "accuracy": ACCURACY_SECTION,
+    "regression": REGRESSION_SECTION,
 }
 _PROFILE = Mapping_(fields=_PROFILE_FIELDS, what="profile")
 _DEFAULTS = Mapping_(
@@ -103,13 +107,14 @@ _DEFAULTS = Mapping_(
 )
 _DOCUMENT = Mapping_(
     fields={"version": Number(minimum=1, maximum=1, integer=True), "defaults": _DEFAULTS,
-            "profiles": MapOf(value=_PROFILE)},
+            "profiles": MapOf(value=_PROFILE), "regression": REGRESSION_SECTION},
     required=("version", "profiles"),
     what="thresholds file",
 )
 
 
-def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[str, Any], line: int | None) -> Profile:
+def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[str, Any], line: int | None,
+                  file_regression: Mapping[str, Any] | None = None) -> Profile:
     confidence = values.get("confidence", file_defaults.get("confidence", 0.95))
     error_budget = values.get("error_budget", file_defaults.get("error_budget", 0.01))
     serving = values.get("serving") or {}
@@ -155,6 +160,7 @@ def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[s
         error_budget=error_budget,
         deadlines={key: values.get(key, file_defaults.get(key)) for key in DEADLINE_FIELDS
                    if values.get(key, file_defaults.get(key)) is not None},
+        regression={**(file_regression or {}), **(values.get("regression") or {})},
         source_line=line,
     )
 
@@ -173,7 +179,7 @@ def parse_thresholds(text: str, path: Path | None = None) -> Thresholds:
         data = _DOCUMENT.check(document.data, ())
         defaults = data.get("defaults") or {}
         profiles = {
-            name: _profile_from(name, values, defaults, document.line_of(("profiles", name)))
+            name: _profile_from(name, values, defaults, document.line_of(("profiles", name)), data.get("regression"))
             for name, values in (data.get("profiles") or {}).items()
         }
     except SchemaError as exc:

@@ -9,6 +9,7 @@ keeps what it measured (and `pytest-deepseek report` can rebuild both from the r
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -101,6 +102,19 @@ class ResultCollector:
         from .terminal import render_summary
 
         render_summary(terminalreporter, self)
+        if self.state.settings.html is not None:
+            self._write_html(terminalreporter, self.state.settings.html)
+
+    def _write_html(self, terminalreporter: Any, out: Path) -> None:
+        """The HTML report of the run (summary.json is current here, an interrupted run's too)."""
+        from .html import HtmlReportError, write_html_report
+
+        try:
+            path = write_html_report(self.state.folder.path, out)
+        except HtmlReportError as exc:
+            terminalreporter.write_line(f"deepseek: no HTML report: {exc}", red=True)
+            return
+        terminalreporter.write_line(f"deepseek: HTML report {path}")
 
     def pytest_unconfigure(self) -> None:
         if self.active or self.results:
