@@ -48,6 +48,11 @@ def loss_curve(title: str, series: TrainingSeries, check: Check, crossing: int |
     if crossing is not None and check.value is not None:
         ax.plot([crossing], [float(check.value)], marker="o", ms=7, mfc="none", mew=2, color=SERIES_COLOURS[2],
                 linestyle="none", label=f"crossing: iteration {crossing:,}")
+    return _finished(fig, ax, curve, check, title)
+
+
+def _finished(fig: Any, ax: Any, curve: Curve, check: Check, title: str) -> str:
+    """Axes scaled and labelled, titled with the verdict, the legend outside: the figure as SVG."""
     _log_scale_if_wide(ax, float(curve.lo.min()), float(curve.hi.max()),
                        None if check.threshold is None else float(check.threshold))
     ax.set_xlabel("iteration")
@@ -78,10 +83,4 @@ def speed_curve(title: str, series: TrainingSeries, check: Check) -> str | None:
     if check.threshold is not None:
         ax.axhline(float(check.threshold), color=THRESHOLD_COLOUR, lw=1.2, ls="--",
                    label=f"{'floor' if check.op == '>=' else 'ceiling'} {check.op} {sig(check.threshold)}")
-    _log_scale_if_wide(ax, float(curve.lo.min()), float(curve.hi.max()),
-                       None if check.threshold is None else float(check.threshold))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(plain(check.metric))
-    ax.set_title(plain(f"{title} [{check.verdict.upper()}]"))
-    fig.legend(loc="outside right upper")
-    return svg_fragment(fig)
+    return _finished(fig, ax, curve, check, title)
