@@ -56,6 +56,7 @@ class SessionDeadline:
 class GateContext:
     """The session's settings, endpoint and results folder, as one gate test sees them.
 
+    `endpoint` is the one the case's profile is measured against (a run may have one per profile);
     `tokenizer` loads the run's tokenizer on first call (it may raise `TokenizerError`);
     `thresholds_dir` is where relative paths of the thresholds file are taken from; `fingerprint` is
     the session's part of the result's fingerprint (written beside the case, so that a result
@@ -76,6 +77,7 @@ class GateContext:
     @contextlib.contextmanager
     def measuring(self, endpoint: "EndpointInfo") -> Iterator[None]:
         """Hold the endpoint for a measurement: perf runs (and evaluations) against one endpoint
-        never overlap, across tests and xdist workers."""
+        never overlap, across tests and xdist workers. The lock is the endpoint's own (named from
+        its base URL), so runs against different endpoints go on side by side."""
         with exclusive(self.settings.results_dir / f".{endpoint.lock_name}"):
             yield

@@ -1,4 +1,5 @@
-"""The endpoint under test: start the simulator for `sim://` URLs, check reachability once, pick the model.
+"""The endpoint under test: start the simulator for `sim://` URLs, check reachability once, pick the model,
+and read what the server says about itself (`fingerprint.ServerFacts`).
 
 Everything here happens once per session, in the controlling process, so that an unreachable
 endpoint or an unknown model is one clear error at session start rather than a failure per test.
@@ -9,14 +10,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .fingerprint import ServerFacts, model_entry_facts, server_headers
 from .tls import SYSTEM, TlsPolicy
 
 if TYPE_CHECKING:
     from .credentials import KeyLike
+    from .serving.endpoint_api import ModelsListing
+
+
+PROBE_TIMEOUT_S = 2.0  # for each question about the server itself (its version): an answer or nothing, quickly
 
 
 class EndpointSetupError(Exception):
@@ -36,17 +42,19 @@ class EndpointInfo:
     has_tokenize: bool = False
     ca_bundle: str | None = None  # how it was verified (TlsPolicy), for every later client
     tls_verify: bool = True
+    server: ServerFacts = field(default_factory=ServerFacts)  # what the server said about itself
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON for `workerinput`."""
         data = asdict(self)
         data["models"] = list(self.models)
+        data["server"] = self.server.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "EndpointInfo":
-        """Inverse of `to_json`."""
-        return cls(**{**data, "models": tuple(data["models"])})
+        """Inverse of `to_json` (JSON written before `server` existed loads with no server facts)."""
+        return cls(**{**data, "models": tuple(data["models"]), "server": ServerFacts.from_json(data.get("server"))})
 
     @property
     def tls(self) -> TlsPolicy:
@@ -72,16 +80,19 @@ def normalise_base_url(url: str) -> str:
 def probe_endpoint(url: str, *, model: str | None, api_key: "KeyLike", simulated: bool = False,
                    truth_path: str | None = None, timeout_s: float = 10.0,
                    tls: TlsPolicy = SYSTEM) -> EndpointInfo:
-    """List the endpoint's models and check that `model` (or a default) is served."""
-    from .serving.endpoint_api import EndpointError, list_models, tokenize
+    """List the endpoint's models, check that `model` (or a default) is served, and read what the
+    server says about itself (a fact it does not give, or gives too slowly, is absent: never an error)."""
+    from .serving.endpoint_api import EndpointError, ModelsListing, models_listing, tokenize
 
     base_url = normalise_base_url(url) if not url.startswith("sim://") else url
     try:
-        models = list_models(base_url, api_key, timeout_s, tls=tls)
+        listing = models_listing(base_url, api_key, timeout_s, tls=tls)
     except EndpointError as exc:
         if model is None or "HTTP 5" not in str(exc):
             raise EndpointSetupError(f"endpoint {base_url} is not usable: {exc}") from exc
-        models = []  # a server whose model list is broken (HTTP 5xx) but that was told which model to use
+        # a server whose model list is broken (HTTP 5xx) but that was told which model to use
+        listing = ModelsListing((), ())
+    models = listing.ids
     if not models:
         if model is None:
             raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models: name one with --deepseek-model")
@@ -100,9 +111,23 @@ def probe_endpoint(url: str, *, model: str | None, api_key: "KeyLike", simulated
         has_tokenize = tokenize(base_url, model, "hello", api_key, tls=tls) is not None
     except EndpointError:
         has_tokenize = False
+    server = server_facts(base_url, listing, model, api_key=api_key, timeout_s=min(timeout_s, PROBE_TIMEOUT_S),
+                          tls=tls)
     return EndpointInfo(url=url, base_url=base_url, model=model, models=tuple(models), simulated=simulated,
                         truth_path=truth_path, has_tokenize=has_tokenize, ca_bundle=tls.ca_bundle,
-                        tls_verify=tls.verify)
+                        tls_verify=tls.verify, server=server)
+
+
+def server_facts(base_url: str, listing: "ModelsListing", model: str, *, api_key: "KeyLike",
+                 timeout_s: float = PROBE_TIMEOUT_S, tls: TlsPolicy = SYSTEM) -> ServerFacts:
+    """What the server says about itself: `model`'s entry of its model list, the headers naming the
+    server software, and its version where it serves one (see `fingerprint`)."""
+    from .serving.endpoint_api import server_version
+
+    found = server_version(base_url, api_key, timeout_s, tls=tls)
+    version, route = found if found is not None else (None, None)
+    return ServerFacts(version=version, version_route=route, headers=server_headers(listing.headers),
+                       **model_entry_facts(listing.entries, model))
 
 
 class SimHandle:

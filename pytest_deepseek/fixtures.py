@@ -59,10 +59,14 @@ def deepseek_api_key(pytestconfig: pytest.Config) -> "ApiKey | None":
 
 
 @pytest.fixture(scope="session")
-def deepseek_endpoint(pytestconfig: pytest.Config) -> "EndpointInfo":
-    """The checked endpoint (a started simulator for sim:// URLs). Without one the test is an ERROR:
-    a gate never passes, nor skips, what it could not measure."""
-    endpoint = run_state(pytestconfig).endpoint
+def deepseek_endpoint(request: pytest.FixtureRequest) -> "EndpointInfo":
+    """The checked endpoint (a started simulator for sim:// URLs); in a run of several endpoints the
+    plugin parametrizes it with each one's URL. Without one the test is an ERROR: a gate never
+    passes, nor skips, what it could not measure."""
+    state = run_state(request.config)
+    url = getattr(request, "param", None)
+    endpoint = state.endpoint if url is None else next(
+        (info for info in state.distinct_endpoints() if info.url == url), None)
     if endpoint is None:
         pytest.fail(NO_ENDPOINT, pytrace=False)
     return endpoint
@@ -87,29 +91,45 @@ def tokenizer(pytestconfig: pytest.Config) -> TextTokenizer:
         pytest.fail(f"pytest-deepseek: {exc}", pytrace=False)
 
 
-def _progress_writer(config: pytest.Config) -> ProgressFn:
-    capture = config.pluginmanager.getplugin("capturemanager")
-    terminal = config.pluginmanager.getplugin("terminalreporter")
+def _progress_writer(config: pytest.Config) -> ProgressFn | None:
+    """Where a gate's progress goes: a live display on a terminal, plain lines otherwise (a log),
+    nowhere on an xdist worker (its output is never shown) or without a terminal reporter."""
+    import contextlib
+    import os
+    import sys
 
-    def emit(line: str) -> None:
-        if terminal is None:
-            return
-        if capture is not None:
-            with capture.global_and_fixture_disabled():
-                terminal.write_line(line)
-        else:
+    from .report.progress import LiveTerminal, ProgressOutput
+
+    terminal = config.pluginmanager.getplugin("terminalreporter")
+    if terminal is None or hasattr(config, "workerinput"):
+        return None
+    capture = config.pluginmanager.getplugin("capturemanager")
+
+    def uncaptured() -> contextlib.AbstractContextManager[object]:
+        return capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext()
+
+    def write_line(line: str) -> None:
+        with uncaptured():
             terminal.write_line(line)
 
-    return emit
+    writer = config.get_terminal_writer()
+    with uncaptured():  # the real stdout and its width, not the capture's file
+        on_tty = bool(getattr(sys.stdout, "isatty", lambda: False)())
+        width = writer.fullwidth
+    if not (on_tty and writer.hasmarkup and os.environ.get("TERM") != "dumb"):
+        return ProgressOutput(write_line)
+    return ProgressOutput(write_line, LiveTerminal(width, uncaptured, terminal.ensure_newline))
 
 
-def gate_context(request: pytest.FixtureRequest, fingerprint: Mapping[str, Any] | None = None) -> GateContext:
+def gate_context(request: pytest.FixtureRequest, fingerprint: Mapping[str, Any] | None = None,
+                 profile: str | None = None) -> GateContext:
     """What a gate needs from this session to run the requesting test's case (`fingerprint`: the
-    session's part of the result's fingerprint)."""
+    session's part of the result's fingerprint; `profile`: the case's, whose endpoint it measures)."""
     state = run_state(request.config)
     thresholds = state.settings.thresholds
+    endpoint = state.endpoint if profile is None else state.endpoint_for(profile)
     return GateContext(
-        settings=state.settings, folder=state.folder, endpoint=state.endpoint, nodeid=request.node.nodeid,
+        settings=state.settings, folder=state.folder, endpoint=endpoint, nodeid=request.node.nodeid,
         tokenizer=_tokenizer_loader(state), thresholds_dir=thresholds.parent if thresholds is not None else None,
         progress=_progress_writer(request.config), fingerprint=dict(fingerprint or {}),
         session_deadline=state.session_deadline,
@@ -138,7 +158,7 @@ def _run_fixture(gate: Gate) -> Any:
 
         def run_case(case: Any) -> GateResult:
             session_part = run_state(request.config).fingerprint(case.profile)
-            ctx = gate_context(request, session_part)
+            ctx = gate_context(request, session_part, case.profile.name)
             deadline = ctx.session_deadline
             if deadline is not None and deadline.passed:
                 result = not_run(gate, case, ctx, deadline.not_run())

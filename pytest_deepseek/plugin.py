@@ -2,8 +2,9 @@
 
 Everything with substance lives elsewhere: settings resolution (`settings`), run state (`session`),
 fixtures (`fixtures`), the gates (`gates`: serving, training, accuracy), result collection and tables
-(`report`). Under xdist the controller opens the endpoint and owns the results files; workers get
-the run id and the checked endpoint through `workerinput` and send results back on their reports.
+(`report`). Under xdist the controller opens the endpoints (one per distinct URL; each profile is
+measured against its own) and owns the results files; workers get the run id and the checked
+endpoints through `workerinput` and send results back on their reports.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .report.collect import CARRIED_ATTR, RESULT_ATTR, RESULT_KEY, ResultCollect
 from .report.store import new_run_id
 from .session import RunState, now_iso
 from .tokenizers import EMBEDDED_NAME
-from .settings import OPTIONS, Settings, SettingsError, resolve
+from .settings import OPTIONS, Settings, SettingsError, describe_profiles, resolve
 from .thresholds import Profile, ThresholdsError
 
 pytest_plugins = ("pytest_deepseek.fixtures",)
@@ -48,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             parser.addini(f"deepseek_{spec.name}", spec.help, type=ini_type, default=None)
 
 
-def _usage_error(exc: Exception) -> pytest.UsageError:
+def _usage_error(exc: Exception | str) -> pytest.UsageError:
     return pytest.UsageError(f"pytest-deepseek: {exc}")
 
 
@@ -72,6 +73,8 @@ def pytest_configure(config: pytest.Config) -> None:
                          started_at=workerinput.get("deepseek_started_at") or time.time())
         if workerinput.get("deepseek_endpoint"):
             state.endpoint = EndpointInfo.from_json(workerinput["deepseek_endpoint"])
+        state.endpoints = {name: EndpointInfo.from_json(data)
+                           for name, data in (workerinput.get("deepseek_endpoints") or {}).items()}
     elif settings.resume is not None:
         state = _resumed_state(settings.resume, settings)
     else:
@@ -81,9 +84,10 @@ def pytest_configure(config: pytest.Config) -> None:
         _check_gate_inputs(state)
     _read_baseline(state)
     if not state.is_worker:
+        state.command_line = tuple(config.invocation_params.args)  # secrets removed when written
         _check_html_report(settings)
         config.pluginmanager.register(ResultCollector(state), "deepseek-collector")
-        _open_endpoint(config, state)
+        _open_endpoints(config, state)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "deepseek-xdist")
 
@@ -125,8 +129,23 @@ def _check_gate_inputs(state: RunState) -> None:
             raise ThresholdsError("several --deepseek-concurrency/--deepseek-request-rate values make a grid: give "
                                   "--deepseek-input-len and --deepseek-output-len too, or one value to override "
                                   "the profile's scenarios")
-    except ThresholdsError as exc:
+        _check_endpoint_plan(state)
+    except (ThresholdsError, SettingsError) as exc:
         raise _usage_error(exc) from exc
+
+
+def _check_endpoint_plan(state: RunState) -> None:
+    """--endpoint values that name an unknown profile, give one profile two URLs, or leave a selected
+    profile that measures an endpoint without one are a `SettingsError` that lists the profiles."""
+    if not state.settings.endpoint:
+        return  # no endpoint at all: `pytest_collection_finish` names the option
+    plan = state.endpoint_plan()
+    adhoc = state.settings.adhoc_grid
+    missing = [p.name for p in state.profiles_or_none()
+               if plan.url_for(p.name) is None and (adhoc or _profile_needs_endpoint(p, state))]
+    if missing:
+        raise SettingsError(f"no endpoint for profile(s) {', '.join(missing)}: give --endpoint PROFILE=URL or "
+                            f"the profile's endpoint: key; {describe_profiles(state.endpoint_keys())}")
 
 
 def _read_baseline(state: RunState) -> None:
@@ -164,21 +183,46 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         terminal.write_line(line)
 
 
-def _open_endpoint(config: pytest.Config, state: RunState) -> None:
-    """Start the simulator (sim://) and probe the endpoint once; a failure is one usage error."""
+def _open_endpoints(config: pytest.Config, state: RunState) -> None:
+    """Open each distinct endpoint URL once (a `sim://` URL starts its own simulator) and give each
+    selected profile its endpoint; a failure is one usage error."""
     settings = state.settings
     if not settings.endpoint or config.option.collectonly:  # listing tests starts no server
         return
-    if len(settings.endpoint) > 1:
-        raise pytest.UsageError("pytest-deepseek: one --endpoint per run is supported for now")
+    plan = state.endpoint_plan()
+    urls = plan.urls()
     stack = contextlib.ExitStack()
     config.add_cleanup(stack.close)
-    try:
-        state.endpoint = stack.enter_context(open_endpoint(
-            settings.endpoint[0], model=state.model_hint(), api_key=settings.api_key, workdir=state.folder.path,
-            tls=settings.tls))
-    except EndpointSetupError as exc:
-        raise _usage_error(exc) from exc
+    opened: dict[str, EndpointInfo] = {}
+    for url in urls:
+        profiles = plan.profiles_of(url)
+        # one endpoint keeps its files where they always were; several get a folder each
+        workdir = state.folder.path if len(urls) == 1 else state.folder.path / "endpoints" / _endpoint_folder(profiles)
+        try:
+            opened[url] = stack.enter_context(open_endpoint(
+                url, model=_model_hint(state, profiles), api_key=settings.api_key, workdir=workdir, tls=settings.tls))
+        except EndpointSetupError as exc:
+            raise _usage_error(exc if len(urls) == 1 else f"{_endpoint_label(profiles)}: {exc}") from exc
+    state.endpoints = {name: opened[url] for name, url in plan.by_profile.items()}
+    default = plan.default if plan.default in opened else (urls[0] if len(urls) == 1 else None)
+    state.endpoint = opened[default] if default is not None else None
+
+
+def _endpoint_label(profiles: tuple[str, ...]) -> str:
+    return "+".join(profiles) if profiles else "default"
+
+
+def _endpoint_folder(profiles: tuple[str, ...]) -> str:
+    """A folder name for an endpoint's files (a simulator's truth and log), from its profiles."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in _endpoint_label(profiles))[:80]
+
+
+def _model_hint(state: RunState, profiles: tuple[str, ...]) -> str | None:
+    """The model to ask an endpoint for: --deepseek-model > its profiles' (when they agree) > None."""
+    if not profiles:
+        return state.model_hint()
+    models = {p.model for p in state.profiles_or_none() if p.name in profiles and p.model}
+    return state.settings.layered("model", models.pop() if len(models) == 1 else None)
 
 
 class _XdistHooks:
@@ -195,18 +239,16 @@ class _XdistHooks:
         node.workerinput["deepseek_carried"] = self.state.carried
         if self.state.endpoint is not None:
             node.workerinput["deepseek_endpoint"] = self.state.endpoint.to_json()
+        node.workerinput["deepseek_endpoints"] = {name: info.to_json() for name, info in self.state.endpoints.items()}
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
     state = config.stash.get(STATE_KEY, None)
     if state is None or not state.settings.gate_requested:
         return None
-    endpoint = state.endpoint
     profiles = ", ".join(p.name for p in state.profiles_or_none()) or "(to be chosen: --deepseek-profile)"
     lines = [f"deepseek: WARNING: TLS {state.settings.tls.describe()}"] if state.settings.insecure else []
-    if endpoint is not None:
-        label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""
-        lines.append(f"deepseek: endpoint {endpoint.url} -> {endpoint.base_url}, model {endpoint.model}{label}")
+    lines += _endpoint_lines(state)
     lines.append(
         f"deepseek: profile {profiles}; tokenizer {state.tokenizer_spec() or EMBEDDED_NAME}; "
         f"results {state.settings.results_dir / state.run_id}"
@@ -214,6 +256,18 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if state.resumed:
         lines.append(f"deepseek: continuing run {state.run_id}: {len(state.carried)} finished test(s); those "
                      "decided under the same conditions carry their results over")
+    return lines
+
+
+def _endpoint_lines(state: RunState) -> list[str]:
+    """One header line per opened endpoint; with several, each says which profiles it measures."""
+    opened = state.distinct_endpoints()
+    lines = []
+    for endpoint in opened:
+        label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""
+        users = [name for name, info in state.endpoints.items() if info.url == endpoint.url]
+        used_by = f" (profile {', '.join(users)})" if len(opened) > 1 and users else ""
+        lines.append(f"deepseek: endpoint {endpoint.url} -> {endpoint.base_url}, model {endpoint.model}{label}{used_by}")
     return lines
 
 
@@ -238,6 +292,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             pytest.fail(f"pytest-deepseek: {exc}", pytrace=False)
         params = [pytest.param(c, marks=getattr(pytest.mark, gate.marker)) for c in cases]
         metafunc.parametrize(gate.case_fixture, params, ids=[c.id for c in cases], indirect=True)
+    if "deepseek_endpoint" in metafunc.fixturenames and not any(
+            gate.case_fixture in metafunc.fixturenames for gate in GATES):
+        endpoints = _checked_endpoints(state)
+        if endpoints:
+            metafunc.parametrize("deepseek_endpoint", list(endpoints), ids=list(endpoints.values()), indirect=True)
+
+
+def _checked_endpoints(state: RunState) -> dict[str, str]:
+    """URL -> test id part of each endpoint the endpoint checks run against, when a run has several
+    (empty otherwise: the one endpoint needs no parameter). From the settings and the thresholds
+    file alone, so that every xdist worker collects the same tests."""
+    if not state.settings.endpoint:
+        return {}
+    try:
+        plan = state.endpoint_plan()
+    except (ThresholdsError, SettingsError):
+        return {}
+    urls = plan.urls()
+    return {url: _endpoint_label(plan.profiles_of(url)) for url in urls} if len(urls) > 1 else {}
 
 
 def _case_of(item: pytest.Item, gate: Gate) -> Any:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .context import SessionDeadline
 from .endpoint import EndpointInfo
+from .fingerprint import ServerFacts, client_facts, redacted_command_line
 from .report.store import RunFolder
-from .settings import Settings
+from .settings import EndpointArgs, EndpointPlan, Settings
 from .tokenizers import EMBEDDED_NAME
 from .thresholds import Profile, Thresholds, ThresholdsError, load_thresholds
 
@@ -38,10 +40,12 @@ class RunState:
     run_id: str
     started: str
     is_worker: bool = False
-    endpoint: EndpointInfo | None = None
+    endpoint: EndpointInfo | None = None  # the run's one endpoint, or the default of several (see endpoint_for)
+    endpoints: dict[str, EndpointInfo] = field(default_factory=dict)  # profile -> the endpoint it is measured on
     resumed: str | None = None  # when this session continued the run (--deepseek-resume)
     carried: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> summary entry, finished before
     started_at: float = field(default_factory=time.time)  # this session's start (workers: the controller's)
+    command_line: tuple[str, ...] | None = None  # the arguments pytest was given (None: this process's sys.argv)
     _thresholds: Thresholds | None = field(default=None, repr=False)
     _thresholds_read: bool = field(default=False, repr=False)
     _folder: RunFolder | None = field(default=None, repr=False)
@@ -109,9 +113,9 @@ class RunState:
         if settings.profile:
             return thresholds.select(settings.profile)
         if settings.endpoint:
-            matching = [p for p in thresholds.profiles.values() if p.endpoint in settings.endpoint]
-            if matching:
-                return matching
+            named = EndpointArgs.parse(settings.endpoint).profiles_named(self.endpoint_keys())
+            if named:
+                return thresholds.select(named)
         return thresholds.select(())
 
     def profiles_or_none(self) -> list[Profile]:
@@ -132,17 +136,44 @@ class RunState:
         models = {p.model for p in self.profiles_or_none() if p.model}
         return self.settings.layered("model", models.pop() if len(models) == 1 else None)
 
+    def endpoint_keys(self) -> dict[str, str | None]:
+        """Each profile of the thresholds file with its `endpoint:` key (empty without a file)."""
+        thresholds = self.thresholds
+        return {name: p.endpoint for name, p in thresholds.profiles.items()} if thresholds is not None else {}
+
+    def endpoint_plan(self) -> EndpointPlan:
+        """Which URL each selected profile is measured against (--endpoint, then `endpoint:` keys).
+
+        Raises `SettingsError` for a bad combination of --endpoint values."""
+        args = EndpointArgs.parse(self.settings.endpoint)
+        known = self.endpoint_keys()
+        args.check(known)
+        return args.plan(known, [p.name for p in self.profiles_or_none()])
+
+    def endpoint_for(self, profile: str) -> EndpointInfo | None:
+        """The endpoint `profile` is measured against (the run's one endpoint when it has no own)."""
+        return self.endpoints.get(profile, self.endpoint)
+
+    def distinct_endpoints(self) -> list[EndpointInfo]:
+        """Each opened endpoint once, the default first."""
+        distinct: dict[str, EndpointInfo] = {}
+        for info in ([self.endpoint] if self.endpoint is not None else []) + list(self.endpoints.values()):
+            distinct.setdefault(info.url, info)
+        return list(distinct.values())
+
     def fingerprint(self, profile: Profile) -> dict[str, Any]:
         """What a result was measured with, so runs compared across time and hardware say what
-        changed: plugin and Python versions, the endpoint and its model, the deployment the profile
+        changed: plugin and Python versions, the endpoint and its model, what its server says about
+        itself (version, model root, headers naming the software), the deployment the profile
         describes, the thresholds file's content and the tokenizer. Gates add their own parts."""
-        endpoint = self.endpoint
+        endpoint = self.endpoint_for(profile.name)
         return {
             "plugin_version": __version__,
             "python": platform.python_version(),
             "endpoint_url": endpoint.url if endpoint else None,
             "endpoint_model": endpoint.model if endpoint else None,
             "simulated": bool(endpoint and endpoint.simulated),
+            **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
             "profile": profile.name,
             "model": profile.model,
             "engine": profile.engine,
@@ -160,10 +191,39 @@ class RunState:
             return None
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
+    def session_fingerprint(self) -> dict[str, Any]:
+        """The run's part of the fingerprint (summary.json `run.fingerprint`): plugin, Python and key
+        dependency versions, the client's host name, the endpoint and what its server says about
+        itself, the thresholds file's content and the tokenizer. With several endpoints, `servers`
+        holds each one's facts by URL."""
+        opened = self.distinct_endpoints()
+        endpoint = opened[0] if len(opened) == 1 else None
+        servers = {info.url: {"model": info.model, **info.server.fingerprint()} for info in opened}
+        return {
+            "plugin_version": __version__,
+            "python": platform.python_version(),
+            **client_facts(),
+            "endpoint_url": endpoint.url if endpoint else None,
+            "endpoint_model": endpoint.model if endpoint else None,
+            "simulated": any(info.simulated for info in opened),
+            **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
+            **({"servers": servers} if len(servers) > 1 else {}),
+            "thresholds_sha256": self.thresholds_sha256(),
+            "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
+        }
+
+    def command_line_redacted(self) -> list[str]:
+        """The arguments pytest was given, secrets removed. Recorded beside the fingerprint rather than
+        in it: what they set is compared through its own fields (overrides, endpoint, profiles), while
+        the arguments themselves differ in paths from run to run."""
+        args = self.command_line if self.command_line is not None else tuple(sys.argv[1:])
+        return redacted_command_line(args, [self.settings.api_key])
+
     def run_header(self) -> dict[str, Any]:
         """The `run` part of summary.json."""
         profiles = [p.name for p in self.profiles_or_none()] or list(self.settings.profile)
-        endpoint = self.endpoint
+        opened = self.distinct_endpoints()
+        endpoint = opened[0] if len(opened) == 1 else None
         return {
             "id": self.run_id,
             "started": self.started,
@@ -171,13 +231,17 @@ class RunState:
             "endpoint": endpoint.base_url if endpoint else None,
             "endpoint_url": endpoint.url if endpoint else None,
             "model": endpoint.model if endpoint else self.settings.model,
-            "simulated": bool(endpoint and endpoint.simulated),
+            "simulated": any(info.simulated for info in opened),
+            "endpoints": {name: {"url": info.url, "base_url": info.base_url, "model": info.model,
+                                 "simulated": info.simulated} for name, info in self.endpoints.items()},
             "tls_verify": self.settings.tls.verify,
             "profiles": profiles,
             "thresholds": str(self.settings.thresholds) if self._thresholds is not None else None,
             "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
             "overrides": self.settings.overrides(),
             "results_dir": str(self.settings.results_dir / self.run_id),
+            "command_line": self.command_line_redacted(),
+            "fingerprint": self.session_fingerprint(),
             **({"resumed": self.resumed} if self.resumed else {}),
         }
 

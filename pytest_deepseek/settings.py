@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,8 @@ def _one_of(choices: Sequence[str]) -> str:
 
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
-               "to start the embedded simulated engine. Repeatable.", kind="list", env="DEEPSEEK_ENDPOINT",
+               "to start the embedded simulated engine. Repeatable: PROFILE=URL measures that profile "
+               "against its own endpoint (a hardware matrix).", kind="list", env="DEEPSEEK_ENDPOINT",
                metavar="URL"),
     OptionSpec("api_key", "API key sent as a Bearer token (default: --deepseek-api-key-file, "
                "$DEEPSEEK_API_KEY, $DEEPSEEK_API_KEY_FILE, then $OPENAI_API_KEY). Never printed.",
@@ -337,6 +338,7 @@ def resolve(
         raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:
         values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
+    EndpointArgs.parse(values.get("endpoint", ()))  # an empty `PROFILE=` is an error now, not at first use
     for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle", "resume", "html"):
         if name in values:
             path = Path(values[name]).expanduser()
@@ -439,3 +441,120 @@ def _check_tls(values: dict[str, Any]) -> None:
         TlsPolicy(ca_bundle=str(bundle)).ssl_context()
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise SettingsError(f"--deepseek-ca-bundle {bundle}: no CA certificate could be loaded ({exc})") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# --endpoint PROFILE=URL: which endpoint each profile is measured against
+
+
+def split_endpoint(value: str) -> tuple[str | None, str]:
+    """`PROFILE=URL` → (PROFILE, URL); a bare URL → (None, URL).
+
+    A URL may hold `=` in its query (`sim://fast?step_base_ms=8`) but always holds `://`: the text
+    before the first `=` names a profile only when it has no `:` nor `/`.
+    """
+    value = value.strip()
+    head, sep, tail = value.partition("=")
+    if sep and head.strip() and ":" not in head and "/" not in head:
+        if not tail.strip():
+            raise SettingsError(f"--endpoint {value}: no URL after {head.strip()}=")
+        return head.strip(), tail.strip()
+    return None, value
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """The endpoint URL of each selected profile, and the default URL of the others (the ad-hoc
+    profile of a grid run without a thresholds file)."""
+
+    by_profile: Mapping[str, str]
+    default: str | None = None
+
+    def url_for(self, profile: str) -> str | None:
+        """The URL `profile` is measured against (None: no endpoint for it)."""
+        return self.by_profile.get(profile, self.default)
+
+    def urls(self) -> tuple[str, ...]:
+        """Each distinct URL to open, once: the default (when a profile uses it, or none is
+        selected), then the others in profile order."""
+        used = list(self.by_profile.values())
+        first = [self.default] if self.default is not None and (self.default in used or not used) else []
+        return tuple(dict.fromkeys(first + used))
+
+    def profiles_of(self, url: str) -> tuple[str, ...]:
+        """The selected profiles measured against `url`."""
+        return tuple(name for name, given in self.by_profile.items() if given == url)
+
+
+@dataclass(frozen=True)
+class EndpointArgs:
+    """The --endpoint values split: `PROFILE=URL` pairs and bare URLs, as given."""
+
+    named: tuple[tuple[str, str], ...] = ()
+    bare: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, values: Sequence[str]) -> "EndpointArgs":
+        """Split each value (see `split_endpoint`); a URL given twice counts once."""
+        named: list[tuple[str, str]] = []
+        bare: list[str] = []
+        for value in values:
+            profile, url = split_endpoint(value)
+            if profile is None:
+                bare.append(url)
+            else:
+                named.append((profile, url))
+        return cls(tuple(dict.fromkeys(named)), tuple(dict.fromkeys(bare)))
+
+    def profiles_named(self, known: Mapping[str, str | None]) -> list[str]:
+        """The known profiles the values name: as `PROFILE=`, or by their `endpoint:` key equal to a
+        bare URL (in the thresholds file's order). `known`: each profile's `endpoint:` key."""
+        named = {profile for profile, _ in self.named}
+        return [name for name, key in known.items() if name in named or (key is not None and key in self.bare)]
+
+    def check(self, known: Mapping[str, str | None]) -> None:
+        """Raise `SettingsError` for a `PROFILE=` naming no known profile, two URLs for one profile,
+        or several bare URLs that match no profile's `endpoint:` (which profile is each for?)."""
+        for profile, url in self.named:
+            if profile not in known:
+                raise SettingsError(f"--endpoint {profile}={url}: no profile {profile!r} "
+                                    f"in the thresholds file; {describe_profiles(known)}")
+        for profile in dict.fromkeys(name for name, _ in self.named):
+            urls = [url for name, url in self.named if name == profile]
+            key = known[profile]
+            urls += [key] if key is not None and key in self.bare and key not in urls else []
+            if len(urls) > 1:
+                raise SettingsError(f"--endpoint gives profile {profile!r} two URLs ({' and '.join(urls)}); "
+                                    f"{describe_profiles(known)}")
+        loose = self._unmatched(known)
+        if len(loose) > 1:
+            raise SettingsError(f"--endpoint {' and '.join(loose)} match no profile's endpoint: key: say which profile "
+                                f"each is for with --endpoint PROFILE=URL; {describe_profiles(known)}")
+
+    def _unmatched(self, known: Mapping[str, str | None]) -> list[str]:
+        keys = {key for key in known.values() if key is not None}
+        return [url for url in self.bare if url not in keys]
+
+    def plan(self, known: Mapping[str, str | None], selected: Sequence[str]) -> EndpointPlan:
+        """Each selected profile's URL: its `PROFILE=URL`, else a bare URL equal to its `endpoint:`
+        key, else the default (the one bare URL matching no key; or the only value, when it is bare),
+        else its `endpoint:` key (None when it has none). Call `check` first."""
+        loose = self._unmatched(known)
+        default = loose[0] if loose else (self.bare[0] if len(self.bare) == 1 and not self.named else None)
+        named = dict(self.named)
+        by_profile: dict[str, str] = {}
+        for name in selected:
+            key = known.get(name)
+            matched = key if key is not None and key in self.bare else None
+            url = named.get(name) or matched or default or key
+            if url is not None:
+                by_profile[name] = url
+        return EndpointPlan(by_profile, default)
+
+
+def describe_profiles(known: Mapping[str, str | None]) -> str:
+    """`profiles: a (endpoint: URL), b (no endpoint:)`, for the usage errors about endpoints."""
+    if not known:
+        return "no thresholds file names profiles (a bare --endpoint URL needs none)"
+    shown = [f"{name} (endpoint: {key})" if key else f"{name} (no endpoint:)" for name, key in known.items()]
+    return "profiles: " + ", ".join(shown)

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from .fingerprint import JUNIT_FIELDS as JUNIT_FINGERPRINT
+
 Verdict = Literal["pass", "fail", "inconclusive", "error"]
 GateKind = Literal["serving", "training", "accuracy"]
 PRECEDENCE: tuple[Verdict, ...] = ("error", "fail", "inconclusive", "pass")
@@ -186,11 +188,14 @@ class GateResult:
         return "\n".join(lines)
 
     def junit_properties(self) -> list[tuple[str, Any]]:
-        """Properties of the test case: unique, stable names (one per check, one per figure)."""
+        """Properties of the test case: unique, stable names (one per check, one per figure, and a few
+        fingerprint fields: server version, model root, engine, hardware, prompt-set hash)."""
         props: list[tuple[str, Any]] = [(f"{JUNIT_PREFIX}verdict", self.verdict),
                                         (f"{JUNIT_PREFIX}simulated", self.simulated)]
         props += [(f"{JUNIT_PREFIX}{name}", value) for name, value in self.figures.items() if value is not None]
         props += [(f"{JUNIT_PREFIX}check.{c.name}", f"{c.verdict}: {c.message}") for c in self.checks]
+        props += [(f"{JUNIT_PREFIX}fingerprint.{name}", self.fingerprint[name]) for name in JUNIT_FINGERPRINT
+                  if self.fingerprint.get(name) is not None]
         if self.problems:
             props.append((f"{JUNIT_PREFIX}errors", "; ".join(self.problems)))
         return props

@@ -6,7 +6,7 @@ One rendering, as text, for the end of a pytest run and for `pytest-deepseek rep
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,16 +66,10 @@ def serving_table(results: Sequence[GateResult], simulated: bool) -> Table:
     for result in results:
         scenario = result.details.get("scenario") or {}
         metrics = result.metrics
-        if scenario.get("mode") == "open":
-            load = f"r={scenario.get('request_rate')}"
-        elif scenario.get("mode") == "batch":
-            load = f"b={scenario.get('batch_size')}x{scenario.get('num_iters')}"
-        else:
-            load = str(scenario.get("concurrency") or "-")
         table.add_row(
             result.profile,
             result.case_id,
-            load,
+            _load_text(scenario),
             str(metrics.get("completed", "-")),
             str(scenario.get("input_len", "-")),
             str(scenario.get("output_len", "-")),
@@ -87,6 +81,58 @@ def serving_table(results: Sequence[GateResult], simulated: bool) -> Table:
             _verdict_cell(result.verdict),
         )
     return table
+
+
+def _load_text(scenario: Mapping[str, Any]) -> str:
+    """The scenario's load: `r=RATE` (open loop), `b=BATCHxITERS` (batch), else its concurrency."""
+    if scenario.get("mode") == "open":
+        return f"r={scenario.get('request_rate')}"
+    if scenario.get("mode") == "batch":
+        return f"b={scenario.get('batch_size')}x{scenario.get('num_iters')}"
+    return str(scenario.get("concurrency") or "-")
+
+
+# The figures of one profile in the cross-hardware table: (header, cell of a result).
+_HARDWARE_COLUMNS: tuple[tuple[str, Callable[[GateResult], str]], ...] = (
+    ("out tok/s/node", lambda r: _num(r.metrics.get("output_throughput_per_node"))),
+    ("in tok/s/node", lambda r: _num(r.metrics.get("input_throughput_per_node"))),
+    ("TTFT p99 ms", lambda r: _stat(r.metrics, "ttft_ms", "p99")),
+    ("TPOT p99 ms", lambda r: _stat(r.metrics, "tpot_ms", "p99")),
+    ("verdict", lambda r: _verdict_cell(r.verdict)),
+)
+
+
+def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | None:
+    """The same scenarios side by side across profiles (hardware): one row per input x output x load,
+    a column group per profile. None unless the results span more than one profile."""
+    profiles = list(dict.fromkeys(result.profile for result in results))
+    if len(profiles) < 2:
+        return None
+    cells: dict[tuple[Any, Any, str], dict[str, GateResult]] = {}
+    for result in results:
+        scenario = result.details.get("scenario") or {}
+        key = (scenario.get("input_len", "-"), scenario.get("output_len", "-"), _load_text(scenario))
+        cells.setdefault(key, {})[result.profile] = result
+    title = "serving across hardware" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for header in ("in", "out", "conc/rate"):
+        table.add_column(header, justify="right")
+    for profile in profiles:  # a group's first column carries its profile, a line above the figures' names
+        for index, (header, _) in enumerate(_HARDWARE_COLUMNS):
+            table.add_column(f"{profile if index == 0 else ''}\n{header}",
+                             justify="left" if header == "verdict" else "right")
+    for key in sorted(cells, key=_row_order):
+        row = [str(part) for part in key]
+        for profile in profiles:
+            result = cells[key].get(profile)
+            row += [cell(result) if result is not None else "-" for _, cell in _HARDWARE_COLUMNS]
+        table.add_row(*row)
+    return table
+
+
+def _row_order(key: tuple[Any, Any, str]) -> tuple[tuple[int, Any], ...]:
+    """Rows by input length, then output length (numbers first); loads keep the order they ran in."""
+    return tuple((0, value) if isinstance(value, (int, float)) else (1, str(value)) for value in key[:2])
 
 
 def training_table(results: Sequence[GateResult]) -> Table:
@@ -198,6 +244,9 @@ def render_tables(entries: Sequence["CollectedResult"], results_path: Path | str
         by_kind.setdefault(result.kind, []).append(result)
     if by_kind.get("serving"):
         console.print(serving_table(by_kind["serving"], simulated))
+        across = hardware_table(by_kind["serving"], simulated)
+        if across is not None:
+            console.print(across)
         for line in request_failure_lines(by_kind["serving"]):
             console.print(line, markup=False, soft_wrap=True)
     if by_kind.get("training"):

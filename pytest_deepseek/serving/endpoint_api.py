@@ -1,4 +1,5 @@
-"""Small synchronous calls made once at session start: models, tokenize, health, Prometheus metrics.
+"""Small synchronous calls made once at session start: models, tokenize, health, Prometheus metrics,
+the server's version.
 
 Base URL convention: the OpenAI base, ending with `/v1` (`http://127.0.0.1:8000/v1`). Endpoints
 that live at the server root (`/tokenize`, `/health`, `/metrics`) are reached by dropping `/v1`.
@@ -9,6 +10,8 @@ key: a server that echoes the Authorization header in its error body is redacted
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -61,16 +64,59 @@ def _check(response: httpx.Response, api_key: KeyLike) -> None:
                             f"{_body_head(response, api_key)}")
 
 
-def list_models(base_url: str, api_key: KeyLike = None, timeout: float = 10.0, *,
-                tls: TlsPolicy | None = None) -> list[str]:
-    """Ids of the models served (`GET /v1/models`)."""
+@dataclass(frozen=True)
+class ModelsListing:
+    """The answer of `GET /v1/models`: its entries (`data`) and the response's headers."""
+
+    entries: tuple[Mapping[str, Any], ...]
+    headers: tuple[tuple[str, str], ...]  # (lower-case name, value), as received
+
+    @property
+    def ids(self) -> list[str]:
+        """The ids of the models served."""
+        return [str(entry["id"]) for entry in self.entries]
+
+
+def models_listing(base_url: str, api_key: KeyLike = None, timeout: float = 10.0, *,
+                   tls: TlsPolicy | None = None) -> ModelsListing:
+    """The models served and the headers they came with (`GET /v1/models`)."""
     url = normalize_base_url(base_url) + "/models"
     response = _request("GET", url, api_key=api_key, timeout=timeout, tls=tls)
     _check(response, api_key)
     try:
-        return [str(model["id"]) for model in response.json()["data"]]
+        entries = tuple(response.json()["data"])
+        if not all(isinstance(entry, Mapping) and "id" in entry for entry in entries):
+            raise TypeError("an entry without an id")
     except (ValueError, KeyError, TypeError) as exc:
         raise EndpointError(f"GET {url}: unexpected answer ({exc}): {_body_head(response, api_key)}") from None
+    return ModelsListing(entries, tuple((name.lower(), value) for name, value in response.headers.items()))
+
+
+def list_models(base_url: str, api_key: KeyLike = None, timeout: float = 10.0, *,
+                tls: TlsPolicy | None = None) -> list[str]:
+    """Ids of the models served (`GET /v1/models`)."""
+    return models_listing(base_url, api_key, timeout, tls=tls).ids
+
+
+def server_version(base_url: str, api_key: KeyLike = None, timeout: float = 2.0, *,
+                   tls: TlsPolicy | None = None) -> tuple[str, str] | None:
+    """(version, route) from the first of `fingerprint.VERSION_ROUTES` that names one, None when
+    none does. Never raises: a server without such a route, or slow to answer, simply has no version."""
+    from ..fingerprint import VERSION_ROUTES, version_of
+
+    root = server_root(base_url)
+    for route in VERSION_ROUTES:
+        try:
+            response = _request("GET", root + route, api_key=api_key, timeout=timeout, tls=tls)
+        except EndpointError:
+            return None  # unreachable or slow: the next route would be too
+        try:
+            version = version_of(response.json()) if response.status_code == 200 else None
+        except ValueError:
+            version = None
+        if version is not None:
+            return version, route
+    return None
 
 
 def tokenize(

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..context import SessionDeadline
 from ..credentials import KeyLike
+from ..report.progress import PLAIN_EVERY_S, ProgressCounts, ProgressOutput, ProgressWatch, closing_line
 from ..report.store import RunFolder
 from ..tls import SYSTEM, TlsPolicy
 from ..tokenizers import TextTokenizer
@@ -152,19 +153,21 @@ class RecordWriter:
 
 
 class Progress:
-    """A progress line at most every `every_s` seconds (and at the end)."""
+    """Progress of one scenario's measurement: `update` counts each finished request (on the event
+    loop, so it only counts); the output's watch samples the counts on a timer and shows them
+    (a live display on a terminal, plain lines otherwise), and `finish` writes the closing line."""
 
-    def __init__(self, label: str, total: int, emit: ProgressFn | None, every_s: float = 5.0) -> None:
+    def __init__(self, label: str, total: int, emit: ProgressFn | None, every_s: float | None = None) -> None:
         self.label = label
         self.total = total
-        self.emit = emit
-        self.every_s = every_s
         self.done = 0
         self.failed = 0
         self.tokens = 0
         self.t0 = time.perf_counter()
-        self._last = self.t0
-        self.emitted = -1
+        self._watch: ProgressWatch | None = None
+        if emit is not None:
+            output = emit if isinstance(emit, ProgressOutput) else ProgressOutput(emit, every_s=every_s or PLAIN_EVERY_S)
+            self._watch = output.watch(label, total, self.counts)
 
     def update(self, record: RequestRecord) -> None:
         """Count a finished record (warmup is not counted)."""
@@ -175,23 +178,21 @@ class Progress:
         self.done += 1
         self.failed += record.error_kind is not None  # a request left in flight has none
         self.tokens += record.n_tokens
-        now = time.perf_counter()
-        if self.emit is not None and now - self._last >= self.every_s:
-            self._last = now
-            self.emit(self.line(now))
-            self.emitted = self.done
+
+    def counts(self, now: float | None = None) -> ProgressCounts:
+        """The counts so far, elapsed up to `now` (perf_counter seconds)."""
+        elapsed = (time.perf_counter() if now is None else now) - self.t0
+        return ProgressCounts(self.label, self.total, self.done, self.failed, self.tokens, max(0.0, elapsed))
 
     def finish(self) -> None:
-        """The closing line, unless the last one already said it all."""
-        if self.emit is not None and self.emitted != self.done:
-            self.emit(self.line())
+        """Stop following and write the closing line (once)."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
 
     def line(self, now: float | None = None) -> str:
-        """`[deepseek] label: done/total requests, failed, elapsed, output tok/s`."""
-        elapsed = (now or time.perf_counter()) - self.t0
-        rate = self.tokens / elapsed if elapsed > 0 else 0.0
-        return (f"[deepseek] {self.label}: {self.done}/{self.total} requests, {self.failed} failed, "
-                f"{elapsed:.1f}s, ~{rate:,.0f} output tok/s")
+        """The closing line as it would read at `now`."""
+        return closing_line(self.counts(now))
 
 
 def load_shape(scenario: Scenario) -> LoadShape:
