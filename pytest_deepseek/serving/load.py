@@ -251,6 +251,7 @@ class LoadRunner:
         self.records.append(record)
         if self.on_record is not None:
             self.on_record(record)
+        record.compact()  # written and counted: from here on it is only kept for judging
         if measured and not record.success and record.error_kind is not None:
             self._count_failure(record)
         if measured and self.should_stop is not None and len(self.measured) % self.check_every == 0:

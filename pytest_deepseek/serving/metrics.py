@@ -329,7 +329,7 @@ def _token_arrays(records: Sequence[RequestRecord]) -> tuple[np.ndarray, np.ndar
     recs = [r for r in _counted(records) if r.event_times]
     if not recs:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    times = np.fromiter((t for r in recs for t in r.event_times), dtype=np.int64)
+    times = np.concatenate([np.asarray(r.event_times, dtype=np.int64) for r in recs])
     weights = np.concatenate([event_token_weights(r) for r in recs])
     return times, weights
 

@@ -9,6 +9,8 @@ same time axis.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import MutableSequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -101,10 +103,11 @@ class RequestRecord:
     t_first_answer: int | None = None  # first non-reasoning token event
     t_last_token: int | None = None  # last token event
     t_end: int | None = None  # stream closed / [DONE] seen
-    # One entry per token event, in arrival order: its time and how many tokens it carried.
-    event_times: list[int] = field(default_factory=list)
-    event_tokens: list[int] = field(default_factory=list)
-    event_reasoning: list[bool] = field(default_factory=list)  # True when the event was reasoning only
+    # One entry per token event, in arrival order: its time and how many tokens it carried. Lists
+    # while the stream is read; typed arrays once the record is kept for judging (`compact`).
+    event_times: MutableSequence[int] = field(default_factory=list)
+    event_tokens: MutableSequence[int] = field(default_factory=list)
+    event_reasoning: MutableSequence[bool] = field(default_factory=list)  # true when the event was reasoning only
     prompt_tokens: int | None = None  # final usage.prompt_tokens
     completion_tokens: int | None = None  # final usage.completion_tokens (N)
     usage_per_chunk: bool = False  # the server sent usage on every chunk (continuous usage stats)
@@ -135,9 +138,26 @@ class RequestRecord:
         """A plain-JSON form for `records.jsonl` (lossless: `from_json_dict` restores it).
 
         Shallow: every field is already a JSON type (no floats, so no NaN), and this runs on the
-        event loop once per finished request, where a deep copy of long token lists would cost.
+        event loop once per finished request, where a deep copy of long token lists would cost;
+        only a compacted record's arrays become lists.
         """
-        return {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        if isinstance(self.event_times, array):
+            data["event_times"] = self.event_times.tolist()
+            data["event_tokens"] = list(self.event_tokens)
+            data["event_reasoning"] = [bool(flag) for flag in self.event_reasoning]
+        return data
+
+    def compact(self) -> None:
+        """Keep the token events in typed arrays: 13 bytes per event instead of about 56, and three
+        fewer objects for the garbage collector to walk. A long run holds every record until it is
+        judged; as lists, a full collection over them paused the event loop for seconds and every
+        stream's timing with it. Same values: the metrics read arrays as they read lists."""
+        if isinstance(self.event_times, array):
+            return
+        self.event_times = array("q", self.event_times)
+        self.event_tokens = array("i", self.event_tokens)
+        self.event_reasoning = array("b", self.event_reasoning)
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "RequestRecord":

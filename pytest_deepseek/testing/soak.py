@@ -239,12 +239,13 @@ def interval_metrics_input(finished: Sequence[RequestRecord], in_flight: Sequenc
 
 
 def record_bytes(record: RequestRecord) -> int:
-    """Estimated memory of one finished record: the object, its event lists, its time stamps (ints
-    too large to be shared) and its strings. Token counts and flags are shared small ints and bools."""
+    """Estimated memory of one finished record: the object, its event lists or arrays, the time
+    stamps of a list (ints too large to be shared; an array holds them inline) and its strings.
+    Token counts and flags are shared small ints and bools."""
     size = sys.getsizeof(record)
     for values in (record.event_times, record.event_tokens, record.event_reasoning):
         size += sys.getsizeof(values)
-    if record.event_times:
+    if isinstance(record.event_times, list) and record.event_times:
         size += len(record.event_times) * sys.getsizeof(record.event_times[0])
     size += 4 * sys.getsizeof(record.t_send)  # t_queued, t_send, t_headers, t_end
     for text in (record.request_id, record.text, record.reasoning_text, record.finish_reason, record.error_detail):

@@ -48,6 +48,7 @@ def test_closed_loop_windows_and_concurrency():
     result = run(runner, all_specs[:4], all_specs[4:])
     measured = [r for r in result.records if not r.warmup]
     assert len(result.records) == 24 and len(measured) == 20
+    assert all(type(r.event_times).__name__ == "array" for r in result.records)  # kept compact for judging
     tl = result.timeline
     first_sends = sorted(r.t_send for r in measured)[:4]
     assert tl.t_start == first_sends[0]
@@ -216,3 +217,23 @@ def test_a_cancellation_from_outside_still_cancels_the_run():
             await task
 
     asyncio.run(main())
+
+
+def test_a_kept_record_is_compact_and_judged_as_before() -> None:
+    """Kept for judging, a record's token events are typed arrays with the same values; its JSON is
+    unchanged."""
+    from array import array
+
+    from pytest_deepseek.serving.records import RequestRecord
+
+    record = RequestRecord(index=0, request_id="r-0", api="completions", t_send=5, success=True,
+                           event_times=[10, 20, 35], event_tokens=[1, 2, 1], event_reasoning=[True, False, False],
+                           completion_tokens=4)
+    before = record.to_json_dict()
+    record.compact()
+    assert isinstance(record.event_times, array) and isinstance(record.event_reasoning, array)
+    assert list(record.event_times) == [10, 20, 35] and record.n_tokens == 4
+    assert record.to_json_dict() == before
+    assert RequestRecord.from_json_dict(record.to_json_dict()).event_reasoning == [True, False, False]
+    record.compact()  # twice is once
+    assert list(record.event_tokens) == [1, 2, 1]
