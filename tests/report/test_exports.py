@@ -96,6 +96,16 @@ def _matches(value: Any, kind: str) -> bool:
     return isinstance(value, JSON_TYPES[kind]) and not (kind == "number" and isinstance(value, bool))
 
 
+def test_the_key_set_is_the_one_a_real_vllm_writes() -> None:
+    """A file `vllm bench serve --save-result --save-detailed` (vLLM 0.32.0) wrote: its keys are the
+    reference's, and each value has a type the reference allows (our files are checked against it)."""
+    reference = json.loads((DATA / "vllm_bench_serve_keys.json").read_text())["keys"]
+    real = json.loads((DATA / "vllm_bench_serve_0.32.0.json").read_text())
+    assert set(real) == set(reference)
+    wrong = {k: real[k] for k, kinds in reference.items() if not any(_matches(real[k], t) for t in kinds)}
+    assert not wrong, wrong
+
+
 def test_each_scenario_is_a_vllm_result_file_with_vllms_keys_and_types(run: Path) -> None:
     reference = json.loads((DATA / "vllm_bench_serve_keys.json").read_text())["keys"]
     written = write_exports(run)
