@@ -44,6 +44,7 @@ class ProgressCounts:
     failed: int = 0
     tokens: int = 0  # output tokens of the finished requests
     elapsed_s: float = 0.0  # since the measured phase started
+    verdict: str | None = None  # with early stop: the latest look's verdict so far
 
     @property
     def mean_tok_s(self) -> float:
@@ -132,7 +133,8 @@ def progress_line(state: ProgressState) -> str:
     counts = state.counts
     rate = state.tok_s_now if state.tok_s_now is not None else counts.mean_tok_s
     eta = "?" if state.eta_s is None else duration_text(state.eta_s)
-    return f"{_counts_text(counts)}, {duration_text(counts.elapsed_s)}, ~{rate:,.0f} output tok/s now, ETA {eta}"
+    line = f"{_counts_text(counts)}, {duration_text(counts.elapsed_s)}, ~{rate:,.0f} output tok/s now, ETA {eta}"
+    return line + (f", verdict so far {counts.verdict.upper()}" if counts.verdict else "")
 
 
 def closing_line(counts: ProgressCounts) -> str:
@@ -205,6 +207,8 @@ def live_renderable(state: ProgressState, width: int) -> "RenderableType":
     rate = "?" if state.tok_s_now is None else f"{state.tok_s_now:,.0f}"
     details.append(f"  {rate} tok/s now  {duration_text(counts.elapsed_s)}")
     details.append(f"  ETA {'?' if state.eta_s is None else duration_text(state.eta_s)}", style="cyan")
+    if counts.verdict:
+        details.append(f"  so far {counts.verdict.upper()}", style="bold")
     label = Text(f"{PREFIX} {counts.label}", style="bold")
     room = max(0, width - details.cell_len - 2)  # two single-space gaps
     bar_width = max(0, min(BAR_WIDTH, max(room - label.cell_len, min(MIN_BAR_WIDTH, room // 3))))

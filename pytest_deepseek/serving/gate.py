@@ -211,12 +211,13 @@ def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokeni
                           target=target, facts=plan.facts, looks=looks, planned=len(plan.measured),
                           records=str(ctx.folder.records_path), log=str(log_path), fingerprint=ctx.fingerprint)
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(start.to_json())])
+    progress = Progress(f"{case.profile.name}:{case_id}", len(plan.measured), ctx.progress)
     load = run_load(
         LoadRun(scenario, target, plan, request_prefix=f"{ctx.folder.run_id}-{case_id}", tokenizer=tokenizer,
-                should_stop=early_stop(scenario, target, looks), check_every=look_every(len(plan.measured)),
-                session_deadline=ctx.session_deadline),
+                should_stop=early_stop(scenario, target, looks, on_look=progress.look),
+                check_every=look_every(len(plan.measured)), session_deadline=ctx.session_deadline),
         RecordWriter(ctx.folder, ctx.nodeid, case_id),
-        Progress(f"{case.profile.name}:{case_id}", len(plan.measured), ctx.progress),
+        progress,
     )
     cut_short = f"{load.cut_short}; records: {ctx.folder.records_path}" if load.cut_short else None
     end = ScenarioEnd.of(ctx.nodeid, case_id, load, ClientHealth.of(load.health),

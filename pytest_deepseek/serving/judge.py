@@ -6,13 +6,13 @@ final verdict after it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..tokenizers import TextTokenizer
-from ..verdict import Check
+from ..verdict import Check, combine
 from . import checks as checks_mod
 from .contract import ClientHealth, ContractViolation, check_contract
 from .load import LoadResult, StopCheck
@@ -81,14 +81,20 @@ def judge(records: Sequence[RequestRecord], timeline: RunTimeline, scenario: Sce
     return Judgement(metrics, results)
 
 
-def early_stop(scenario: Scenario, target: ServingTarget, looks: int) -> StopCheck | None:
-    """The look that ends a run once every check is decided (None without early stopping or checks)."""
+def early_stop(scenario: Scenario, target: ServingTarget, looks: int,
+               on_look: Callable[[str], None] | None = None) -> StopCheck | None:
+    """The look that ends a run once every check is decided (None without early stopping or checks);
+    `on_look` hears each look's verdict so far (`combine` of the checks: an undecided check makes it
+    inconclusive)."""
     if not scenario.early_stop or not (scenario.floors or scenario.ceilings):
         return None
 
     def should_stop(records: Sequence[RequestRecord], timeline: RunTimeline) -> bool:
         # `timeline` is the look's: the window ends at the moment the snapshot was taken.
-        return checks_mod.decided(judge(records, timeline, scenario, target, looks).results)
+        results = judge(records, timeline, scenario, target, looks).results
+        if on_look is not None:
+            on_look(combine([r.verdict for r in results]))
+        return checks_mod.decided(results)
 
     return should_stop
 

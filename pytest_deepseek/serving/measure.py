@@ -163,6 +163,7 @@ class Progress:
         self.done = 0
         self.failed = 0
         self.tokens = 0
+        self.verdict: str | None = None  # the early-stop look's verdict so far
         self.t0 = time.perf_counter()
         self._watch: ProgressWatch | None = None
         if emit is not None:
@@ -179,10 +180,15 @@ class Progress:
         self.failed += record.error_kind is not None  # a request left in flight has none
         self.tokens += record.n_tokens
 
+    def look(self, verdict: str) -> None:
+        """The verdict of the latest early-stop look (shown while the run goes on)."""
+        self.verdict = verdict
+
     def counts(self, now: float | None = None) -> ProgressCounts:
         """The counts so far, elapsed up to `now` (perf_counter seconds)."""
         elapsed = (time.perf_counter() if now is None else now) - self.t0
-        return ProgressCounts(self.label, self.total, self.done, self.failed, self.tokens, max(0.0, elapsed))
+        return ProgressCounts(self.label, self.total, self.done, self.failed, self.tokens, max(0.0, elapsed),
+                              self.verdict)
 
     def finish(self) -> None:
         """Stop following and write the closing line (once)."""

@@ -214,3 +214,27 @@ def test_live_display_redraws_in_place_and_leaves_one_plain_line(capsys: pytest.
 
 def test_plain_output_is_chosen_without_a_terminal() -> None:
     assert isinstance(ProgressOutput(print).display("p:s", 3), LineDisplay)
+
+
+def test_the_verdict_so_far_shows_while_early_stop_looks() -> None:
+    progress = Progress("p:s", 100, None)
+    assert "verdict so far" not in progress_line(ProgressState(progress.counts()))
+    progress.look("inconclusive")
+    assert progress_line(ProgressState(progress.counts())).endswith("verdict so far INCONCLUSIVE")
+
+
+def test_each_early_stop_look_reports_its_verdict() -> None:
+    from pytest_deepseek.serving.judge import early_stop
+    from pytest_deepseek.serving.measure import ServingTarget
+    from pytest_deepseek.serving.spec import Scenario
+    from pytest_deepseek.testing.synthetic import generate_run
+
+    heard: list[str] = []
+    scenario = Scenario(input_len=32, output_len=16, concurrency=4, num_prompts=200, early_stop=True,
+                        floors={"output_throughput_per_node": 1.0})
+    look = early_stop(scenario, ServingTarget(base_url="http://127.0.0.1:1/v1", model="m", api="completions",
+                                              simulated=True), looks=20, on_look=heard.append)
+    assert look is not None
+    run = generate_run(2000.0, seed=1, concurrency=4, num_prompts=200, mean_output_len=16)
+    decided = look(run.records, run.timeline)
+    assert heard and heard[-1] in ("pass", "inconclusive") and decided == (heard[-1] == "pass")
