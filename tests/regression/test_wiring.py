@@ -64,6 +64,9 @@ def test_a_run_saved_as_baseline_fails_a_slower_run_and_passes_the_same_engine(p
     assert throughput["verdict"] == "fail" and test["verdict"] == "fail"
     assert all(c["verdict"] == "pass" for c in test["checks"] if not c["name"].startswith("regression."))
     assert "regression.output_throughput_per_node" in slower.stdout.str()
+    # Another engine configuration than the baseline's is said, not hidden.
+    (changed,) = [w for w in test["warnings"] if "other conditions than the baseline v1" in w]
+    assert "endpoint_url" in changed and "step_base_ms=30" in changed
 
     # 40 requests cannot bound a p99 in either run: those checks stay undecided, and are let pass here
     same = run(pytester, FAST, "--deepseek-baseline=v1", "--deepseek-allow-inconclusive")
@@ -73,6 +76,7 @@ def test_a_run_saved_as_baseline_fails_a_slower_run_and_passes_the_same_engine(p
     assert not [name for name, c in checks.items() if c["verdict"] == "fail"], checks
     same.assert_outcomes(passed=1)
     assert test["verdict"] == "pass" and latest_run(pytester) != saved
+    assert not [w for w in test["warnings"] if "other conditions" in w], test["warnings"]
 
 
 def test_an_unknown_baseline_is_a_usage_error_naming_the_saved_ones(pytester: pytest.Pytester) -> None:
