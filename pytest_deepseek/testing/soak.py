@@ -364,6 +364,7 @@ class _Sink:
         self.writer.write(record)
         self.finished += 1
         self.failed += 0 if record.success else 1
+        record.compact()  # as the load runner keeps it (it compacts once the sink has seen it)
         self.held_bytes += record_bytes(record)
         if not record.warmup:
             self.measured += 1
