@@ -68,15 +68,14 @@ def save_baseline(run_dir: Path, target: str, results_dir: Path) -> Path:
 
     The copy is made beside the destination and moved into place, so a baseline being replaced is
     never seen half written. Raises `BaselineError` for a folder that is not a run, or a destination
-    inside the run itself.
+    that is not a new folder or an earlier baseline (see `_check_destination`).
     """
     try:
         run_dir = find_run_dir(run_dir)
     except RunDirError as exc:
         raise BaselineError(str(exc)) from None
     dest = destination(target, results_dir)
-    if dest == run_dir or run_dir in dest.parents:
-        raise BaselineError(f"cannot save the baseline {dest} inside the run folder {run_dir}")
+    _check_destination(dest, run_dir, results_dir)
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = dest.parent / f".{dest.name}.saving.{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -92,6 +91,21 @@ def save_baseline(run_dir: Path, target: str, results_dir: Path) -> Path:
     os.replace(staging, dest)
     shutil.rmtree(retired, ignore_errors=True)
     return dest
+
+
+def _check_destination(dest: Path, run_dir: Path, results_dir: Path) -> None:
+    """Refuse a destination whose replacement would destroy anything but an earlier baseline: the run
+    itself, a folder holding the run, the results or the working directory, or an existing folder
+    that is not a baseline."""
+    protected = {run_dir.resolve(), results_dir.resolve(), Path.cwd().resolve()}
+    if dest == run_dir or run_dir in dest.parents:
+        raise BaselineError(f"cannot save the baseline {dest} inside the run folder {run_dir}")
+    if any(dest == kept or dest in kept.parents for kept in protected):
+        raise BaselineError(f"cannot save the baseline at {dest}: it holds the run, the results or the working "
+                            "directory, which saving would replace; give a name or a new folder")
+    if dest.exists() and not (dest / BASELINE_FILE).is_file() and (not dest.is_dir() or any(dest.iterdir())):
+        raise BaselineError(f"cannot save the baseline at {dest}: it exists and is not a baseline (no "
+                            f"{BASELINE_FILE}); only an earlier baseline is replaced")
 
 
 def _copy_run(run_dir: Path, dest: Path) -> None:

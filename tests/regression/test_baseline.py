@@ -180,3 +180,28 @@ def test_a_summary_alone_is_compared_on_its_figures_without_deciding(project: Pa
     score = by_test["p:mmlu"]["score"]
     assert score.a.value == score.b.value == 75.0 and score.verdict == "inconclusive"
     assert "no evaluation for this test" in score.why_undecided()
+
+
+def test_saving_never_replaces_what_is_not_a_baseline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The working directory, the results folder, a folder holding the run or any other existing
+    folder is refused, untouched; a new folder and an earlier baseline are fine."""
+    from pytest_deepseek.regression.baseline import save_baseline
+
+    project = tmp_path / "project"
+    run = project / "deepseek-results" / "run1"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(json.dumps({"run": {"id": "run1"}, "tests": []}))
+    (project / "src").mkdir()
+    (project / "src" / "important.py").write_text("keep me\n")
+    (project / "notes").mkdir()
+    (project / "notes" / "todo.txt").write_text("keep me too\n")
+    monkeypatch.chdir(project)
+    results = Path("deepseek-results")
+    for target in (".", "./deepseek-results", "deepseek-results/run1", "./notes", str(project)):
+        with pytest.raises(BaselineError):
+            save_baseline(run, target, results)
+    assert (project / "src" / "important.py").read_text() == "keep me\n"
+    assert (project / "notes" / "todo.txt").is_file() and (run / "summary.json").is_file()
+    saved = save_baseline(run, "./kept/v1", results)
+    assert (saved / BASELINE_FILE).is_file()
+    assert save_baseline(run, "./kept/v1", results) == saved  # an earlier baseline is replaced
