@@ -9,6 +9,7 @@ keeps what it measured (and `pytest-deepseek report` can rebuild both from the r
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,12 +115,26 @@ class ResultCollector:
         except HtmlReportError as exc:
             terminalreporter.write_line(f"deepseek: no HTML report: {exc}", red=True)
             return
+        except Exception as exc:  # noqa: BLE001 - the run's results are on disk: say so, do not crash
+            terminalreporter.write_line(f"deepseek: no HTML report ({type(exc).__name__}: {exc}); rebuild it "
+                                        f"with: pytest-deepseek report {self.state.folder.path} --html {out}",
+                                        red=True)
+            return
         terminalreporter.write_line(f"deepseek: HTML report {path}")
 
     def pytest_unconfigure(self) -> None:
         if self.active or self.results:
             self.write_summary()
         if any(entry.result.kind == "serving" for entry in self.results):
-            from .exports import write_exports  # numpy and the gates: not at plugin import
+            self._write_exports()
 
+    def _write_exports(self) -> None:
+        """The files other tools read; a failure is said on stderr (the results are on disk and
+        `pytest-deepseek report` writes them again), never a crash at the end of the session."""
+        from .exports import write_exports  # numpy and the gates: not at plugin import
+
+        try:
             write_exports(self.state.folder.path)
+        except Exception as exc:  # noqa: BLE001
+            print(f"deepseek: exports not written ({type(exc).__name__}: {exc}); write them with: "
+                  f"pytest-deepseek report {self.state.folder.path}", file=sys.stderr)

@@ -294,3 +294,16 @@ def test_a_gate_run_leaves_its_exports_and_report_rebuilds_them(runs: list[Path]
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert {p: (copy / p).read_bytes() for p in written} == before
+
+
+def test_two_tests_measuring_the_same_scenario_get_two_files(run: Path) -> None:
+    """A second test (another nodeid) with the same profile and scenario does not overwrite the first's file."""
+    path = run / "records.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    first = lines[0]
+    copied = [dict(line, nodeid="other.py::test_again") for line in lines
+              if (line.get("nodeid"), line.get("scenario")) == (first["nodeid"], first["scenario"])]
+    with path.open("a") as out:
+        out.writelines(json.dumps(line) + "\n" for line in copied)
+    written = [p for p in write_exports(run) if p.parent.name == VLLM_DIR]
+    assert len(written) == len(SCENARIOS) + 1 and len({p.name for p in written}) == len(written)
