@@ -212,7 +212,10 @@ class CaseComparison:
 
     @property
     def verdict(self) -> Verdict:
-        """ERROR > FAIL > INCONCLUSIVE > PASS over the metrics (ERROR when not compared)."""
+        """ERROR > FAIL > INCONCLUSIVE > PASS over the metrics (ERROR when not compared; INCONCLUSIVE
+        when no metric was compared: nothing compared is not a pass)."""
+        if not self.metrics and not self.problems:
+            return "inconclusive"
         return combine([m.verdict for m in self.metrics] + (["error"] if self.problems else []))
 
     def checks(self, against: str = "") -> list[Check]:
@@ -320,8 +323,9 @@ class RunComparison:
 
     @property
     def verdict(self) -> Verdict:
-        """ERROR > FAIL > INCONCLUSIVE > PASS over the matched tests."""
-        return combine(t.verdict for t in self.tests)
+        """ERROR > FAIL > INCONCLUSIVE > PASS over the matched tests (INCONCLUSIVE without any)."""
+        verdicts = [t.verdict for t in self.tests]
+        return combine(verdicts) if verdicts else "inconclusive"
 
     @property
     def regressed(self) -> bool:

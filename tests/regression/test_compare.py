@@ -203,3 +203,10 @@ def test_tests_are_matched_by_id_then_profile_and_case_then_case() -> None:
                                                         ("x::t[h800:c2]", "renamed::t[h800:c2]"),
                                                         ("y::acc[h800:mmlu]", "y::acc[h20:mmlu]")]
     assert [t.nodeid for t in only_a] == ["gone"] and [t.nodeid for t in only_b] == ["new"]
+
+
+def test_nothing_compared_is_not_a_pass() -> None:
+    from pytest_deepseek.regression.compare import CaseComparison
+
+    assert CaseComparison("serving", "p:s", "t::a", "t::a").verdict == "inconclusive"
+    assert CaseComparison("serving", "p:s", "t::a", "t::a", problems=("not measured",)).verdict == "error"
