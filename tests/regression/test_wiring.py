@@ -56,7 +56,7 @@ def test_a_run_saved_as_baseline_fails_a_slower_run_and_passes_the_same_engine(p
     (only,) = summary(pytester)["tests"]
     assert not regression_checks(only)  # no baseline given: nothing compared
 
-    slower = run(pytester, SLOW, "--deepseek-baseline=v1")
+    slower = run(pytester, SLOW, "--deepseek-baseline=v1", "--deepseek-html=slower.html")
     slower.assert_outcomes(failed=1)
     (test,) = summary(pytester)["tests"]
     checks = regression_checks(test)
@@ -67,6 +67,7 @@ def test_a_run_saved_as_baseline_fails_a_slower_run_and_passes_the_same_engine(p
     # Another engine configuration than the baseline's is said, not hidden.
     (changed,) = [w for w in test["warnings"] if "other conditions than the baseline v1" in w]
     assert "endpoint_url" in changed and "step_base_ms=30" in changed
+    assert ">baseline<" in (pytester.path / "slower.html").read_text()  # the baseline beside the run's figure
 
     # 40 requests cannot bound a p99 in either run: those checks stay undecided, and are let pass here
     same = run(pytester, FAST, "--deepseek-baseline=v1", "--deepseek-allow-inconclusive")

@@ -16,10 +16,20 @@ from .plotting import (SERIES_COLOURS, THRESHOLD_COLOUR, WINDOW_COLOUR, log_scal
                        svg_fragment, y_limit)
 
 PER_NODE = "output_throughput_per_node"
+REGRESSION = "regression."  # the prefix of a baseline comparison's checks
 
 
 def _checks_on(result: GateResult, metric: str) -> list[Check]:
-    return [c for c in result.checks if c.metric == metric]
+    """The floors and ceilings on `metric` (not the regression checks, whose threshold is a change)."""
+    return [c for c in result.checks if c.metric == metric and not c.name.startswith(REGRESSION)]
+
+
+def _baseline_of(result: GateResult, metric: str) -> float | None:
+    """The baseline's figure of `metric` when the run was compared with one."""
+    for check in result.checks:
+        if check.name == f"{REGRESSION}{metric}" and isinstance(check.details.get("baseline"), (int, float)):
+            return float(check.details["baseline"])
+    return None
 
 
 def throughput_by_output_length(profile: str, results: Sequence[GateResult]) -> str | None:
@@ -36,6 +46,7 @@ def throughput_by_output_length(profile: str, results: Sequence[GateResult]) -> 
     order = sorted(groups, key=lambda key: series_order(groups[key][0].details.get("scenario") or {}))
     lengths: list[float] = []
     floors: list[tuple[float, float]] = []
+    baseline: list[tuple[float, float]] = []
     top = 0.0
     for index, key in enumerate(order):
         rows = sorted(groups[key], key=lambda r: float((r.details.get("scenario") or {})["output_len"]))
@@ -48,6 +59,11 @@ def throughput_by_output_length(profile: str, results: Sequence[GateResult]) -> 
         top = max(top, float(high.max()))
         floors += [(xi, float(c.threshold)) for xi, row in zip(x, rows) for c in _checks_on(row, PER_NODE)
                    if c.threshold is not None and c.op == ">="]
+        baseline += [(xi, value) for xi, row in zip(x, rows) if (value := _baseline_of(row, PER_NODE)) is not None]
+    if baseline:
+        ax.plot([p[0] for p in baseline], [p[1] for p in baseline], marker="D", ms=6, mfc="none", mew=1.5,
+                color="#57606a", linestyle="none", label="baseline")
+        top = max(top, max(p[1] for p in baseline))
     ylim = y_limit(top, [f for _, f in floors])
     shown = [(xi, f) for xi, f in floors if f <= ylim]
     if shown:
