@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .fingerprint import ServerFacts, model_entry_facts, server_headers
+from .fingerprint import ServerFacts, model_entry_facts, redacted_url, server_headers
 from .tls import SYSTEM, TlsPolicy
 
 if TYPE_CHECKING:
@@ -43,6 +43,12 @@ class EndpointInfo:
     ca_bundle: str | None = None  # how it was verified (TlsPolicy), for every later client
     tls_verify: bool = True
     server: ServerFacts = field(default_factory=ServerFacts)  # what the server said about itself
+
+    def __repr__(self) -> str:
+        """The fields, with credentials in the URLs masked (a traceback's locals show this)."""
+        shown = {"url": redacted_url(self.url), "base_url": redacted_url(self.base_url)}
+        items = ", ".join(f"{f.name}={shown.get(f.name, getattr(self, f.name))!r}" for f in fields(self))
+        return f"{type(self).__name__}({items})"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON for `workerinput`."""
@@ -85,17 +91,19 @@ def probe_endpoint(url: str, *, model: str | None, api_key: "KeyLike", simulated
     from .serving.endpoint_api import EndpointError, ModelsListing, models_listing, tokenize
 
     base_url = normalise_base_url(url) if not url.startswith("sim://") else url
+    shown = redacted_url(base_url)  # the URL as messages name it
     try:
         listing = models_listing(base_url, api_key, timeout_s, tls=tls)
     except EndpointError as exc:
         if model is None or "HTTP 5" not in str(exc):
-            raise EndpointSetupError(f"endpoint {base_url} is not usable: {exc}") from exc
+            detail = str(exc).replace(base_url, shown)  # the failure names the URL it asked
+            raise EndpointSetupError(f"endpoint {shown} is not usable: {detail}") from exc
         # a server whose model list is broken (HTTP 5xx) but that was told which model to use
         listing = ModelsListing((), ())
     models = listing.ids
     if not models:
         if model is None:
-            raise EndpointSetupError(f"endpoint {base_url} lists no models at /v1/models: name one with --deepseek-model")
+            raise EndpointSetupError(f"endpoint {shown} lists no models at /v1/models: name one with --deepseek-model")
         # Some servers (transformers serve started on a folder) list nothing; the endpoint suite's
         # first real request then says whether the named model is served.
         models = [model]
@@ -103,7 +111,7 @@ def probe_endpoint(url: str, *, model: str | None, api_key: "KeyLike", simulated
         model = models[0]
     elif model not in models:
         raise EndpointSetupError(
-            f"model {model!r} is not served by {base_url}; available models: {', '.join(models)} "
+            f"model {model!r} is not served by {shown}; available models: {', '.join(models)} "
             "(choose with --deepseek-model or the profile's model:)"
         )
     has_tokenize = False

@@ -35,9 +35,15 @@ JUNIT_FIELDS = ("server_version", "model_root", "engine", "hardware", "prompt_se
 DEPENDENCIES = ("pytest", "httpx", "aiohttp", "numpy")
 # Options whose value is a secret, beyond those named like one (_SECRET_NAME).
 SECRET_OPTIONS = ("--deepseek-api-key",)
-# An option or ini name ending like a secret's; credentials in a URL (`scheme://user:pass@`).
+# Query keys whose value is a secret (compared lower case, `-` read as `_`; `x_api_key` counts too).
+SECRET_QUERY_KEYS = ("key", "token", "api_key", "apikey", "secret", "password", "sig")
+# Schemes whose query is options, never secrets (`sim://deepseek-v3?step_base_ms=8`).
+OPTION_SCHEMES = ("sim",)
+# An option or ini name ending like a secret's.
 _SECRET_NAME = r"(?i)(?:^|[-_])(api[-_]?keys?|token|secret|password|passwd)$"
-_URL_USERINFO = r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@"
+# A URL's start (`scheme://`), and a whole URL split into scheme, authority, path, query, fragment.
+_URL_START = r"(?i)\b[a-z][a-z0-9+.-]*://"
+_URL_PARTS = r"(?is)^([a-z][a-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?(#.*)?$"
 _OVERRIDE_INI = ("-o", "--override-ini")
 _TEXT_LIMIT = 200  # a header or version longer than this is cut (a server may say anything)
 
@@ -146,10 +152,48 @@ def _override_ini(value: str) -> str:
     return f"{name}={MASK}" if sep and _is_secret_option(name) else value
 
 
+def _is_secret_query_key(name: str) -> bool:
+    key = name.lower().replace("-", "_")
+    return any(key == secret or key.endswith("_" + secret) for secret in SECRET_QUERY_KEYS)
+
+
+def _redacted_query(query: str) -> str:
+    """`query` with the value of each secret-looking key masked (order and everything else kept)."""
+    pairs = []
+    for pair in query.split("&"):
+        name, sep, _ = pair.partition("=")
+        pairs.append(f"{name}={MASK}" if sep and _is_secret_query_key(name) else pair)
+    return "&".join(pairs)
+
+
+def redacted_url(url: str) -> str:
+    """`url` as it may be written down: credentials (`user:pass@`) become `***@` and the values of
+    query keys that look secret (SECRET_QUERY_KEYS) become `***`; a `sim://` URL's query is options
+    and stays. Text that is not a `scheme://` URL is returned unchanged."""
+    parts = _pattern(_URL_PARTS).match(url)
+    if parts is None:
+        return url
+    scheme, authority, path, query, fragment = parts.groups()
+    if "@" in authority:
+        authority = f"{MASK}@{authority.rpartition('@')[2]}"
+    if query is not None and scheme.lower() not in OPTION_SCHEMES:
+        query = _redacted_query(query)
+    return f"{scheme}://{authority}{path}{'' if query is None else '?' + query}{fragment or ''}"
+
+
+def _redacted_urls(text: str) -> str:
+    """`text` with each URL in it passed through `redacted_url` (a URL runs to the next one's start)."""
+    starts = [m.start() for m in _pattern(_URL_START).finditer(text)]
+    if not starts:
+        return text
+    ends = starts[1:] + [len(text)]
+    return text[:starts[0]] + "".join(redacted_url(text[a:b]) for a, b in zip(starts, ends))
+
+
 def redacted_command_line(args: Sequence[str], secrets: Iterable[KeyLike] = ()) -> list[str]:
     """`args` with secrets removed: the value of `--deepseek-api-key` and of any option named like a
     secret (`--opt value` and `--opt=value`), such values of `-o name=value`, credentials in URLs
-    (`https://user:pass@host`), and every form of `secrets` (`credentials.redact`) anywhere."""
+    (`redacted_url`), and every form of `secrets` (`credentials.redact`) anywhere."""
     secrets = list(secrets)
     out: list[str] = []
     masked_next = ini_next = False
@@ -171,7 +215,7 @@ def redacted_command_line(args: Sequence[str], secrets: Iterable[KeyLike] = ()) 
             masked_next = secret and not sep
         else:
             item = arg
-        out.append(redact(_pattern(_URL_USERINFO).sub(lambda m: f"{m.group(1)}{MASK}@", item), secrets))
+        out.append(redact(_redacted_urls(item), secrets))
     return out
 
 

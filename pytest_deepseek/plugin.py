@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .endpoint import EndpointInfo, EndpointSetupError, open_endpoint
+from .fingerprint import redacted_url
 from .gates import GATES, GATES_BY_KIND, Gate
 from .report.collect import CARRIED_ATTR, RESULT_ATTR, RESULT_KEY, ResultCollector
 from .report.store import new_run_id
@@ -267,7 +268,8 @@ def _endpoint_lines(state: RunState) -> list[str]:
         label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""
         users = [name for name, info in state.endpoints.items() if info.url == endpoint.url]
         used_by = f" (profile {', '.join(users)})" if len(opened) > 1 and users else ""
-        lines.append(f"deepseek: endpoint {endpoint.url} -> {endpoint.base_url}, model {endpoint.model}{label}{used_by}")
+        lines.append(f"deepseek: endpoint {redacted_url(endpoint.url)} -> {redacted_url(endpoint.base_url)}, "
+                     f"model {endpoint.model}{label}{used_by}")
     return lines
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .context import SessionDeadline
 from .endpoint import EndpointInfo
-from .fingerprint import ServerFacts, client_facts, redacted_command_line
+from .fingerprint import ServerFacts, client_facts, redacted_command_line, redacted_url
 from .report.store import RunFolder
 from .settings import EndpointArgs, EndpointPlan, Settings
 from .tokenizers import EMBEDDED_NAME
@@ -170,7 +170,7 @@ class RunState:
         return {
             "plugin_version": __version__,
             "python": platform.python_version(),
-            "endpoint_url": endpoint.url if endpoint else None,
+            "endpoint_url": redacted_url(endpoint.url) if endpoint else None,
             "endpoint_model": endpoint.model if endpoint else None,
             "simulated": bool(endpoint and endpoint.simulated),
             **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
@@ -198,12 +198,12 @@ class RunState:
         holds each one's facts by URL."""
         opened = self.distinct_endpoints()
         endpoint = opened[0] if len(opened) == 1 else None
-        servers = {info.url: {"model": info.model, **info.server.fingerprint()} for info in opened}
+        servers = {redacted_url(info.url): {"model": info.model, **info.server.fingerprint()} for info in opened}
         return {
             "plugin_version": __version__,
             "python": platform.python_version(),
             **client_facts(),
-            "endpoint_url": endpoint.url if endpoint else None,
+            "endpoint_url": redacted_url(endpoint.url) if endpoint else None,
             "endpoint_model": endpoint.model if endpoint else None,
             "simulated": any(info.simulated for info in opened),
             **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
@@ -228,12 +228,13 @@ class RunState:
             "id": self.run_id,
             "started": self.started,
             "plugin_version": __version__,
-            "endpoint": endpoint.base_url if endpoint else None,
-            "endpoint_url": endpoint.url if endpoint else None,
+            "endpoint": redacted_url(endpoint.base_url) if endpoint else None,
+            "endpoint_url": redacted_url(endpoint.url) if endpoint else None,
             "model": endpoint.model if endpoint else self.settings.model,
             "simulated": any(info.simulated for info in opened),
-            "endpoints": {name: {"url": info.url, "base_url": info.base_url, "model": info.model,
-                                 "simulated": info.simulated} for name, info in self.endpoints.items()},
+            "endpoints": {name: {"url": redacted_url(info.url), "base_url": redacted_url(info.base_url),
+                                 "model": info.model, "simulated": info.simulated}
+                          for name, info in self.endpoints.items()},
             "tls_verify": self.settings.tls.verify,
             "profiles": profiles,
             "thresholds": str(self.settings.thresholds) if self._thresholds is not None else None,

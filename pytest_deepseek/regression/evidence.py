@@ -28,7 +28,7 @@ import numpy as np
 from .. import stats
 from ..serving.checks import throughput_decision
 from ..serving.metrics import PERCENTILES, RunMetrics
-from ..serving.metric_names import gateable_metrics
+from ..serving.metric_names import base_metric, gateable_metrics
 from ..stats.decision import percent
 from ..training.spec import is_bound_check
 from ..verdict import Check, GateResult
@@ -122,7 +122,7 @@ class ServingMaterial:
         value = metrics.value(metric)
         family = serving_family(metric)
         if family == THROUGHPUT:
-            base = metric.removesuffix("_per_node").removesuffix("_per_device")
+            base = base_metric(metric)
             series = self.series.get(base)
             if series is None or value is None:
                 return Estimate.unbounded(value, "no throughput window")

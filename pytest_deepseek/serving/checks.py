@@ -24,7 +24,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from pytest_deepseek import stats
-from pytest_deepseek.serving.metric_names import gateable_metrics
+from pytest_deepseek.serving.metric_names import PER_DEVICE, PER_NODE, base_metric, gateable_metrics
 from pytest_deepseek.serving.metrics import (
     PERCENTILES,
     RunMetrics,
@@ -116,7 +116,7 @@ def _message(metric: str, op: Op, threshold: float, value: float | None, d: Deci
 
 def _series_for(metric: str, buckets: np.ndarray | Mapping[str, np.ndarray] | None,
                 metrics: RunMetrics) -> np.ndarray:
-    base = metric.removesuffix("_per_node").removesuffix("_per_device")
+    base = base_metric(metric)
     if isinstance(buckets, Mapping):
         series = buckets.get(base)
     elif buckets is not None and base == "output_throughput":
@@ -127,9 +127,9 @@ def _series_for(metric: str, buckets: np.ndarray | Mapping[str, np.ndarray] | No
         raise ValueError(f"no per-second series for {base!r}: pass bucket_series(...) output "
                          f"that has the key {base!r}")
     scale = 1.0
-    if metric.endswith("_per_node"):
+    if metric.endswith(PER_NODE):
         scale = float(metrics.nodes)
-    elif metric.endswith("_per_device"):
+    elif metric.endswith(PER_DEVICE):
         scale = float(metrics.nodes * metrics.devices_per_node)
     return np.asarray(series, dtype=float) / scale
 

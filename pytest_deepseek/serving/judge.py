@@ -17,6 +17,7 @@ from . import checks as checks_mod
 from .contract import ClientHealth, ContractViolation, check_contract
 from .load import LoadResult, StopCheck
 from .measure import ServingTarget
+from .metric_names import base_metric
 from .metrics import RunMetrics, bucket_series, compute_run_metrics
 from .records import RequestRecord, RunTimeline
 from .spec import Scenario
@@ -72,7 +73,7 @@ def judge(records: Sequence[RequestRecord], timeline: RunTimeline, scenario: Sce
     bucket_s = bucket_seconds(metrics)
     buckets = bucket_series(records, metrics, bucket_s=bucket_s)
     for name in checks_mod.throughput_names():  # a run cut before its first measured request has no window
-        buckets.setdefault(name.removesuffix("_per_node").removesuffix("_per_device"), np.zeros(0))
+        buckets.setdefault(base_metric(name), np.zeros(0))
     results = checks_mod.evaluate_checks(
         metrics, buckets, floors=scenario.floors,
         ceilings=scenario.ceilings, confidence=scenario.confidence, looks=looks, bucket_s=bucket_s,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..context import SessionDeadline
 from ..credentials import KeyLike
+from ..fingerprint import redacted_url
 from ..report.progress import PLAIN_EVERY_S, ProgressCounts, ProgressOutput, ProgressWatch, closing_line
 from ..report.store import RunFolder
 from ..tls import SYSTEM, TlsPolicy
@@ -48,8 +49,10 @@ class ServingTarget:
     tls: TlsPolicy = SYSTEM
 
     def to_json(self) -> dict[str, Any]:
-        """The fields a result depends on, as plain JSON (never the API key nor the TLS policy)."""
+        """The fields a result depends on, as plain JSON (never the API key, the URL's credentials nor
+        the TLS policy)."""
         out: dict[str, Any] = {name: getattr(self, name) for name in _TARGET_FIELDS}
+        out["base_url"] = redacted_url(self.base_url)
         out["deadlines"] = self.deadlines.to_json()
         return out
 

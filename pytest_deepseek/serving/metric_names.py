@@ -13,11 +13,19 @@ THROUGHPUT_BASES = (
     "request_throughput",
     "goodput",
 )
+# The suffixes of a throughput divided by the nodes, and by all devices.
+PER_NODE, PER_DEVICE = "_per_node", "_per_device"
 
 
 def throughput_names() -> list[str]:
     """Every throughput metric name, with its per-node and per-device variants."""
-    return [f"{b}{s}" for b in THROUGHPUT_BASES for s in ("", "_per_node", "_per_device")]
+    return [f"{b}{s}" for b in THROUGHPUT_BASES for s in ("", PER_NODE, PER_DEVICE)]
+
+
+def base_metric(name: str) -> str:
+    """The whole-deployment metric a per-node or per-device variant scales (`goodput_per_node` ->
+    `goodput`); any other name is its own base."""
+    return name.removesuffix(PER_NODE).removesuffix(PER_DEVICE)
 
 
 def latency_names() -> list[str]:

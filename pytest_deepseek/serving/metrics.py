@@ -26,6 +26,7 @@ from pytest_deepseek.serving.metric_names import (  # noqa: F401  (re-exported)
     LATENCY_METRICS,
     LATENCY_STATS,
     THROUGHPUT_BASES,
+    base_metric,
     latency_names,
     throughput_names,
 )
@@ -169,7 +170,7 @@ class RunMetrics:
             if base in LATENCY_METRICS and stat in LATENCY_STATS:
                 return getattr(getattr(self, base), stat)
         elif name in throughput_names():
-            base = name.removesuffix("_per_node").removesuffix("_per_device")
+            base = base_metric(name)
             return self._scaled(base)[name]
         elif name in SCALAR_METRICS:
             return getattr(self, name)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from .fake_servers import KeyEchoServer
+from pytest_deepseek.sim.launcher import start_sim
 from pytest_deepseek.testing import LOADED_BOX
 
 from .helpers import latest_run, make_project, records
@@ -170,6 +171,25 @@ def test_no_leak_when_the_endpoint_rejects_the_key_at_start(project: pytest.Pyte
     assert f"Bearer {SENTINEL}" in server.seen
     assert "HTTP 401" in result.stderr.str() and "Incorrect API key provided: Bearer ***" in result.stderr.str()
     assert leaks_in(outputs_of(project, result, measured=False)) == []
+
+
+def test_no_leak_of_credentials_in_the_endpoint_url(project: pytest.Pytester) -> None:
+    """A password in the endpoint URL (`http://user:pass@host/v1`) reaches the server when the
+    endpoint is probed (httpx sends it as basic auth) and is written nowhere: not in the run header,
+    the fingerprints, the JUnit XML, the records or the output. The measuring transport (aiohttp)
+    refuses such a URL, so the serving requests fail as client errors; the shipped suites alone run
+    (the user's tests print `Settings`, whose repr names --endpoint as given)."""
+    sim = start_sim("sim://fast")
+    try:
+        url = str(sim.base_url).replace("http://", f"http://user:{SENTINEL}@", 1)
+        result = project.runpytest_subprocess("test_serving.py", "test_endpoint.py", f"--endpoint={url}", *RUN_ARGS)
+    finally:
+        sim.stop()
+    result.stdout.fnmatch_lines(["*test_model_is_listed PASSED*"])  # the server was reached with that URL
+    shown = str(sim.base_url).replace("http://", "http://***@", 1)
+    run = json.loads((latest_run(project) / "summary.json").read_text())["run"]
+    assert (run["endpoint"], run["endpoint_url"], run["fingerprint"]["endpoint_url"]) == (shown, shown, shown)
+    assert leaks_in(outputs_of(project, result)) == []
 
 
 def test_the_search_finds_a_planted_leak(tmp_path: Path) -> None:

@@ -15,11 +15,14 @@ from pytest_deepseek.fingerprint import (
     client_facts,
     model_entry_facts,
     redacted_command_line,
+    redacted_url,
     server_headers,
     version_of,
 )
+from pytest_deepseek.serving.measure import ServingTarget
 from pytest_deepseek.session import RunState
 from pytest_deepseek.settings import Settings
+from pytest_deepseek.thresholds import Profile
 from pytest_deepseek.verdict import GateResult
 
 SENTINEL = "sk-canary-Fp3Lq8ZxW2vN6tRk"
@@ -36,6 +39,7 @@ CARRYING_THE_KEY = [
     [f"--deepseek-api-k={SENTINEL}"],  # an abbreviation: caught as the key in force
     ["-k", f"not {SENTINEL}"],  # the key anywhere else
     [f"--endpoint=https://user:{SENTINEL}@gpu-01:8000/v1"],
+    [f"--endpoint=big=https://gpu-01:8000/v1?api_key={SENTINEL}"],
     [f"--header=Authorization: Bearer {SENTINEL}"],
     ["--hf-token", SENTINEL],
     [f"--some-secret={SENTINEL}"],
@@ -142,3 +146,61 @@ def test_the_run_header_records_the_command_line_without_the_key(given: tuple[st
     assert set(header["fingerprint"]) >= {"hostname", "dependencies", "server_version", "server_headers",
                                           "plugin_version", "python"}
     assert header["fingerprint"]["server_version"] is None  # no endpoint: no server facts, same shape
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    (f"https://user:{SENTINEL}@gpu-01:8000/v1", "https://***@gpu-01:8000/v1"),
+    (f"http://{SENTINEL}@gpu-01/v1", "http://***@gpu-01/v1"),
+    (f"HTTPS://u:{SENTINEL}@[::1]:8000", "HTTPS://***@[::1]:8000"),
+    (f"https://h/v1?key={SENTINEL}&model=m", "https://h/v1?key=***&model=m"),
+    (f"https://h/v1?Token={SENTINEL}#top", "https://h/v1?Token=***#top"),
+    (f"https://h/v1?x-api-key={SENTINEL}&apikey={SENTINEL}", "https://h/v1?x-api-key=***&apikey=***"),
+    (f"https://h/v1?access_token={SENTINEL}&secret={SENTINEL}&password={SENTINEL}&sig={SENTINEL}",
+     "https://h/v1?access_token=***&secret=***&password=***&sig=***"),
+    (f"https://u:{SENTINEL}@h/v1?api_key={SENTINEL}", "https://***@h/v1?api_key=***"),
+])
+def test_a_url_is_written_without_its_credentials(url: str, shown: str) -> None:
+    assert redacted_url(url) == shown and not shows_sentinel(redacted_url(url))
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8000/v1", "https://gpu-01:8000/v1?model=m&keys_seen=3&monkey=1", "https://h/v1?token",
+    "sim://fast?step_base_ms=8&fail_every=3", "sim://deepseek-v3?content_key=abc&seed=1", "gpu-01:8000/v1", "",
+])
+def test_a_url_without_credentials_stays_as_given(url: str) -> None:
+    """Keys merely containing a secret's word stay; a `sim://` query is options, never secrets."""
+    assert redacted_url(url) == url
+
+
+def endpoint_info(url: str, base_url: str, model: str = "m") -> EndpointInfo:
+    return EndpointInfo(url=url, base_url=base_url, model=model, models=(model,), simulated=False)
+
+
+def test_the_run_header_and_fingerprints_name_endpoints_without_credentials() -> None:
+    raw = f"https://user:{SENTINEL}@gpu-01:8000/v1?token={SENTINEL}"
+    one = endpoint_info(raw, f"https://user:{SENTINEL}@gpu-01:8000/v1")
+    other = endpoint_info(f"http://{SENTINEL}@gpu-02/v1", f"http://{SENTINEL}@gpu-02/v1", model="n")
+    shown, base = "https://***@gpu-01:8000/v1?token=***", "https://***@gpu-01:8000/v1"
+    single = RunState(settings=Settings(), run_id="r", started="now", command_line=(f"--endpoint={raw}",),
+                      endpoint=one)
+    header = single.run_header()
+    assert (header["endpoint"], header["endpoint_url"], header["fingerprint"]["endpoint_url"]) == (base, shown, shown)
+    assert single.fingerprint(Profile(name="p"))["endpoint_url"] == shown
+    assert header["command_line"] == [f"--endpoint={shown}"]
+    several = RunState(settings=Settings(), run_id="r", started="now", command_line=(), endpoint=one,
+                       endpoints={"a": one, "b": other})
+    header = several.run_header()
+    assert header["endpoints"]["a"]["url"] == shown and header["endpoints"]["a"]["base_url"] == base
+    assert header["endpoints"]["b"]["url"] == "http://***@gpu-02/v1"
+    assert set(header["fingerprint"]["servers"]) == {shown, "http://***@gpu-02/v1"}
+    assert several.fingerprint(Profile(name="b"))["endpoint_url"] == "http://***@gpu-02/v1"
+    assert not shows_sentinel(json.dumps(header))
+    assert one.base_url.startswith(f"https://user:{SENTINEL}@")  # what the client connects with is unchanged
+
+
+def test_an_endpoints_repr_and_the_journals_target_mask_the_credentials() -> None:
+    info = endpoint_info(f"https://user:{SENTINEL}@gpu-01/v1", f"https://user:{SENTINEL}@gpu-01/v1")
+    assert not shows_sentinel(repr(info)) and "base_url='https://***@gpu-01/v1'" in repr(info)
+    assert EndpointInfo.from_json(info.to_json()) == info  # workers still get the URL to connect to
+    target = ServingTarget(base_url=info.base_url, model="m", api="completions")
+    assert target.to_json()["base_url"] == "https://***@gpu-01/v1"

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from pytest_deepseek.serving.metric_names import THROUGHPUT_BASES, base_metric, throughput_names
 from pytest_deepseek.serving.metrics import (
     bucket_series,
     compute_run_metrics,
@@ -242,3 +243,9 @@ def test_interim_look_sees_same_series_as_full_run_prefix() -> None:
     look = bucket_series(recs, m_look)["output_throughput"]
     full = throughput_buckets(run.records, run.timeline.t_load_reached, t_look)
     assert look.size == 4 and np.array_equal(look, full)
+
+
+def test_each_throughput_variant_has_its_whole_deployment_base() -> None:
+    assert {base_metric(name) for name in throughput_names()} == set(THROUGHPUT_BASES)
+    assert base_metric("goodput_per_node") == "goodput" and base_metric("input_throughput_per_device") == "input_throughput"
+    assert base_metric("ttft_ms.p99") == "ttft_ms.p99" and base_metric("error_rate") == "error_rate"
