@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,7 @@ def convert(spec: OptionSpec, raw: Any) -> Any:
 class Settings:
     """Every option, resolved. Lists are tuples; absent values are None."""
 
-    endpoint: tuple[str, ...] = ()
+    endpoint: tuple[str, ...] = field(default=(), repr=False)  # a URL may carry credentials
     api_key: ApiKey | None = None  # prints as ***: `.reveal()` where a header is built
     api_key_file: Path | None = None
     ca_bundle: Path | None = None

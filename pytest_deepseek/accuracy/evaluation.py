@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..fingerprint import redacted_url
 from ..tls import SYSTEM, TlsPolicy
 
 if TYPE_CHECKING:
@@ -91,8 +92,8 @@ def run_evaluation(plan: EvaluationPlan, endpoint: "EndpointInfo") -> Evaluation
         records = _records_by_dataset(folder, plan.backend)
     except (BackendError, ResultsError, GenerationError) as exc:  # BackendMissing is a BackendError
         return Evaluation(error=str(exc), backend=plan.backend)
-    return Evaluation(records=records, results_dir=str(folder), backend=plan.backend, endpoint=endpoint.base_url,
-                      simulated=endpoint.simulated)
+    return Evaluation(records=records, results_dir=str(folder), backend=plan.backend,
+                      endpoint=redacted_url(endpoint.base_url), simulated=endpoint.simulated)
 
 
 def _records_by_dataset(folder: Path, backend: str | None) -> dict[str, dict[str, Any]]:
