@@ -11,13 +11,29 @@ Targets on the 2-core machine, server included: throughput error ≤ 1% and TTFT
 to at least 56k tok/s.
 
 Run: `python benchmarks/client_capacity.py [--seconds 8] [--rates 3000,7000,...]`.
+
+`--gate` measures the gate as users run it instead: the simulator alone in its own process
+(`python -m pytest_deepseek.sim`, one token per chunk every `--step-ms`), and a whole
+`pytest suites/test_serving.py --endpoint=...` run against it with a one-scenario thresholds file
+(closed loop). It prints, per repeat, the run's own client-health `cpu_fraction`, its output
+throughput and the in-run client CPU per streamed token (cpu_fraction / output tok/s), plus the
+CPU of the whole pytest process (imports and reports included) per token.
+`--tty` runs pytest under `script` so that progress is the live terminal display.
+Run: `python benchmarks/client_capacity.py --gate [--repeat 3] [--step-ms 5] [--concurrency 64]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import resource
+import shlex
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,9 +44,28 @@ from pytest_deepseek.serving.load import LoadRunner, LoadShape
 from pytest_deepseek.serving.metrics import compute_run_metrics, tpot_ms
 from pytest_deepseek.serving.records import RequestRecord, RequestSpec
 from pytest_deepseek.sim.launcher import start_sim
+from pytest_deepseek.sim.server import READY_PREFIX
 from pytest_deepseek.sim.truth import read_truth
 
 STEP_MS = 5.0  # the simulator's decode step: each stream gets tokens_per_step tokens every 5 ms
+REPO = Path(__file__).resolve().parents[1]
+GATE_THRESHOLDS = """version: 1
+profiles:
+  capacity:
+    endpoint: {base_url}
+    model: {model}
+    api: completions
+    serving:
+      defaults:
+        dataset: random
+        warmup: 4
+      scenarios:
+        - input_len: 32
+          output_len: {output_len}
+          concurrency: {concurrency}
+          num_prompts: {prompts}
+          floors: {{output_throughput_per_node: 1}}
+"""
 
 
 def shape_for(rate: float) -> tuple[int, int]:
@@ -110,11 +145,83 @@ def run_rate(rate: float, seconds: float, folder: Path) -> dict[str, float]:
     }
 
 
+def start_sim_process(step_ms: float, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The simulator alone in its own process (as a user would start it), and its base URL."""
+    command = [sys.executable, "-m", "pytest_deepseek.sim", "--preset", "fast", "--port", "0",
+               "--set", f"step_base_ms={step_ms}", "--set", "step_per_seq_ms=0", "--exit-with-parent"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("wb"))
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    if not line.startswith(READY_PREFIX):
+        process.kill()
+        raise RuntimeError(f"simulator did not start: {line!r}; see {log}")
+    return process, line[len(READY_PREFIX):].strip()
+
+
+def run_gate_once(base_url: str, folder: Path, args: argparse.Namespace) -> dict[str, float]:
+    """One whole `pytest suites/test_serving.py` run; its client-health figures per token."""
+    thresholds = folder / "thresholds.yaml"
+    thresholds.write_text(GATE_THRESHOLDS.format(base_url=base_url, model="deepseek-ai/DeepSeek-V3",
+                                                 output_len=args.output_len, concurrency=args.concurrency,
+                                                 prompts=args.prompts))
+    results = folder / "results"
+    command = [sys.executable, "-m", "pytest", "suites/test_serving.py", f"--endpoint={base_url}",
+               f"--deepseek-thresholds={thresholds}", "--deepseek-profile=capacity",
+               f"--deepseek-results-dir={results}", "-p", "no:cacheprovider", "-q"]
+    if args.tty and shutil.which("script"):
+        command = ["script", "-qec", shlex.join(command), os.devnull]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary = json.loads(next(results.glob("*/summary.json")).read_text())
+    test = summary["tests"][0]
+    fraction = float(test["client"]["cpu_fraction"])
+    tok_s = float(test["metrics"]["output_throughput_run_window"])
+    window_s = float(test["metrics"]["run_window_s"])
+    return {"cpu_fraction": fraction, "tok_s": tok_s, "us_per_token": fraction / tok_s * 1e6,
+            "process_us_per_token": process_cpu / (tok_s * window_s) * 1e6, "verdict": test.get("verdict", "?")}
+
+
+def gate_main(args: argparse.Namespace) -> None:
+    """`--gate`: the in-run client CPU per streamed token of whole gate runs, `--repeat` times."""
+    print(f"simulator: one token per chunk every {args.step_ms:g} ms per stream, {args.concurrency} streams, "
+          f"{args.prompts} x {args.output_len} tokens")
+    print(f"{'run':>3} {'out tok/s':>10} {'cpu_fraction':>12} {'in-run CPU us/tok':>17} "
+          f"{'process CPU us/tok':>18} verdict")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sim, base_url = start_sim_process(args.step_ms, Path(tmp) / "sim.log")
+        try:
+            for i in range(args.repeat):
+                folder = Path(tmp) / f"run{i}"
+                folder.mkdir()
+                row = run_gate_once(base_url, folder, args)
+                rows.append(row)
+                print(f"{i + 1:3d} {row['tok_s']:10,.0f} {row['cpu_fraction']:12.3f} {row['us_per_token']:17.1f} "
+                      f"{row['process_us_per_token']:18.1f} {row['verdict']}", flush=True)
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+    per_token = [row["us_per_token"] for row in rows]
+    print(f"in-run client CPU per streamed token: {min(per_token):.1f}-{max(per_token):.1f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rates", default="3000,7000,14000,28000,56000,112000")
+    parser.add_argument("--gate", action="store_true", help="measure whole gate runs against a separate simulator")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--step-ms", type=float, default=STEP_MS)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--output-len", type=int, default=512)
+    parser.add_argument("--prompts", type=int, default=448)
+    parser.add_argument("--tty", action="store_true", help="run pytest under `script` (live progress display)")
     args = parser.parse_args()
+    if args.gate:
+        gate_main(args)
+        return
     print(f"{'target tok/s':>12} {'conc':>5} {'tok/chunk':>9} {'emitted tok/s':>13} {'measured':>10} "
           f"{'thr err %':>9} {'TTFT p50 err ms':>15} {'TPOT err ms':>11} {'CPU s/1M tok':>12} {'failed':>6}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,7 @@ import json
 from typing import Any, NamedTuple
 
 _BOM = b"\xef\xbb\xbf"
+_decode = json.JSONDecoder().decode  # json.loads with default options, without its per-call checks
 
 
 class SSEEvent(NamedTuple):
@@ -43,6 +44,11 @@ class SSEParser:
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume one read; return the events it completed (possibly none)."""
+        if not self._buf and self._started and not self._skip_lf and data[:5] == b"data:" \
+                and data.count(b"\n") == 2 and data.endswith(b"\n\n") and b"\r" not in data:
+            # The common read: exactly one whole one-line `data:` event and nothing pending.
+            value = data[6:-2] if data[5:6] == b" " else data[5:-2]
+            return [SSEEvent(value.decode("utf-8", "replace"), "message", self._last_id)]
         if self._skip_lf:
             self._skip_lf = False
             if data[:1] == b"\n":
@@ -200,7 +206,7 @@ class StreamInterpreter:
             self.done = True
             return None
         try:
-            obj = json.loads(data)
+            obj = _decode(data)
         except ValueError:
             if data.strip() == "[DONE]":
                 self.done = True
@@ -221,7 +227,8 @@ class StreamInterpreter:
             if error or obj.get("object") == "error":
                 self._fail("server_error_event", _error_message(error if error else obj))
                 return None
-            completion = self._take_usage(obj.get("usage"))
+            usage = obj.get("usage")
+            completion = None if usage is None else self._take_usage(usage)
             choices = obj.get("choices")
             if not choices:
                 if choices is not None and not isinstance(choices, list):
@@ -239,6 +246,9 @@ class StreamInterpreter:
         except _Malformed as exc:
             self._fail("malformed", str(exc))
             return None
+        if completion is None and answer:  # the common chunk: one answer token, no usage
+            self._last_reasoning = False
+            return _ONE_ANSWER
         return self._token_event(answer, reasoning, self._usage_rise(completion, finish))
 
     def _take_usage(self, usage: Any) -> int | None:

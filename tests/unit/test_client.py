@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import email.utils
+import gzip
 import json
 import socket
 import struct
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_deepseek.serving import client as client_module
 from pytest_deepseek.serving import endpoint_api
 from pytest_deepseek.serving.client import (
     build_request_body,
@@ -684,6 +686,26 @@ def test_empty_and_truncated_streams(transport: str) -> None:
     )
     assert not_streamed.error_kind == "empty_stream"
     assert not_streamed.error_detail and "application/json" in not_streamed.error_detail
+
+
+def test_an_aiohttp_body_is_read_below_httpx(transport: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[str] = []
+    original = client_module._read_aiohttp_stream
+
+    async def reading(*args: Any) -> bool:
+        reads.append("aiohttp")
+        return await original(*args)
+
+    monkeypatch.setattr(client_module, "_read_aiohttp_stream", reading)
+    record = stream_case(transport, chat({"content": "a"}), chat({"content": "b"}, finish="stop"), event("[DONE]"))
+    assert record.success and record.text == "ab" and len(record.event_times) == 2
+    assert reads == (["aiohttp"] if transport == "aiohttp" else [])
+
+
+def test_a_compressed_stream_is_decoded(transport: str) -> None:
+    body = gzip.compress(chat({"content": "a"}) + chat({"content": "b"}, finish="stop") + event("[DONE]"))
+    record = answered(transport, "200 OK", body, "content-encoding: gzip")
+    assert record.success and record.text == "ab" and record.n_tokens == 2
 
 
 def test_a_finish_reason_without_done_and_usage_is_a_success(transport: str) -> None:

@@ -324,3 +324,21 @@ def test_role_only_and_empty_chunks_are_not_token_events() -> None:
     assert interp.feed_json({"choices": []}) is None
     assert interp.feed_data("[DONE]") is None
     assert interp.done and interp.error_kind is None
+
+
+@pytest.mark.parametrize("read", [
+    b'data: {"a": 1}\n\n',
+    b'data:{"a": 1}\n\n',
+    b"data:\n\n",
+    b"data:  two spaces\n\n",
+    b"data: caf\xc3\xa9 \xff\n\n",
+    b"data: a\r\n\r\n",
+    b"data: a\ndata: b\n\n",
+    b"data: a\n\ndata: b\n\n",
+    b"data: a\n\n\n",
+])
+def test_a_read_holding_one_event_parses_as_it_would_byte_by_byte(read: bytes) -> None:
+    warm = b"id: 7\n\n"  # the first read is never the one-event case; an id must carry over
+    whole = SSEParser()
+    assert whole.feed(warm) == []
+    assert whole.feed(read) + whole.finish() == parse_all(byte_by_byte(warm + read))
