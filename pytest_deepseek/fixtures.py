@@ -3,7 +3,10 @@ fixture (parametrized by the plugin) and a run fixture (`<kind>_run(case) -> Gat
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -94,11 +97,7 @@ def tokenizer(pytestconfig: pytest.Config) -> TextTokenizer:
 def _progress_writer(config: pytest.Config) -> ProgressFn | None:
     """Where a gate's progress goes: a live display on a terminal, plain lines otherwise (a log),
     nowhere on an xdist worker (its output is never shown) or without a terminal reporter."""
-    import contextlib
-    import os
-    import sys
-
-    from .report.progress import LiveTerminal, ProgressOutput
+    from .report.progress import LiveTerminal, ProgressOutput  # rich: only when a gate runs
 
     terminal = config.pluginmanager.getplugin("terminalreporter")
     if terminal is None or hasattr(config, "workerinput"):
