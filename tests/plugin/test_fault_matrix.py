@@ -152,6 +152,15 @@ def test_refused_for_a_while_then_back(pytester: Any) -> None:
     assert entry["metrics"]["failed"] == sum(k is not None for k in kinds)
 
 
+def _wait_for_a_completed_request(results: Path, limit_s: float = MARGIN_S) -> None:
+    """Until a run's records.jsonl holds a completed request (the start-up of a busy box is not timed)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if any('"success":true' in path.read_text() for path in results.glob("*/records.jsonl")):
+            return
+        time.sleep(0.05)
+
+
 def test_server_death_and_return(pytester: Any, tmp_path: Path) -> None:
     """A real server process killed mid-run and started again on the same port."""
     config: SimConfig = get_preset("fast").replace(step_base_ms=40.0)
@@ -160,7 +169,7 @@ def test_server_death_and_return(pytester: Any, tmp_path: Path) -> None:
     revived: list[Any] = []
 
     def kill_and_revive() -> None:
-        time.sleep(2.5)  # the run is under way (startup, then 12 requests of ~1 s each, 3 at a time)
+        _wait_for_a_completed_request(pytester.path / "deepseek-results")  # the run is under way, however slow
         first.kill()
         time.sleep(1.0)
         revived.append(start_sim(config, port=port))
