@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .locks import exclusive
 
 if TYPE_CHECKING:
-    from .endpoint import EndpointInfo
+    from .endpoint import Deployment, EndpointInfo
     from .report.store import RunFolder
     from .settings import Settings
     from .tokenizers import TextTokenizer
@@ -57,6 +57,7 @@ class GateContext:
     """The session's settings, endpoint and results folder, as one gate test sees them.
 
     `endpoint` is the one the case's profile is measured against (a run may have one per profile);
+    `deployment`, when the profile has several URLs, all of them (`endpoint` is its first replica);
     `tokenizer` loads the run's tokenizer on first call (it may raise `TokenizerError`);
     `thresholds_dir` is where relative paths of the thresholds file are taken from; `fingerprint` is
     the session's part of the result's fingerprint (written beside the case, so that a result
@@ -73,6 +74,7 @@ class GateContext:
     progress: ProgressFn | None = None
     fingerprint: Mapping[str, Any] = field(default_factory=dict)
     session_deadline: SessionDeadline | None = None
+    deployment: "Deployment | None" = None
 
     @contextlib.contextmanager
     def measuring(self, endpoint: "EndpointInfo") -> Iterator[None]:

@@ -73,6 +73,32 @@ class EndpointInfo:
         return "perf-" + hashlib.sha1(self.base_url.encode()).hexdigest()[:12] + ".lock"
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """The checked endpoints one profile is measured through when it has more than one URL: its
+    replicas (the client routes requests over them; the first is the profile's endpoint) and the
+    URLs that are only woken up before measuring (the replicas behind a proxy that is measured)."""
+
+    replicas: tuple[EndpointInfo, ...]
+    warmup: tuple[EndpointInfo, ...] = ()
+
+    @property
+    def endpoints(self) -> tuple[EndpointInfo, ...]:
+        """Every endpoint of the deployment: replicas, then those only woken up."""
+        return self.replicas + self.warmup
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for `workerinput`."""
+        return {"replicas": [info.to_json() for info in self.replicas],
+                "warmup": [info.to_json() for info in self.warmup]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Deployment":
+        """Inverse of `to_json`."""
+        return cls(tuple(EndpointInfo.from_json(item) for item in data["replicas"]),
+                   tuple(EndpointInfo.from_json(item) for item in data.get("warmup") or ()))
+
+
 def normalise_base_url(url: str) -> str:
     """`http://h:8000` or `http://h:8000/v1/` → `http://h:8000/v1`."""
     url = url.rstrip("/")

@@ -127,11 +127,12 @@ def gate_context(request: pytest.FixtureRequest, fingerprint: Mapping[str, Any] 
     state = run_state(request.config)
     thresholds = state.settings.thresholds
     endpoint = state.endpoint if profile is None else state.endpoint_for(profile)
+    deployment = state.default_deployment if profile is None else state.deployment_for(profile)
     return GateContext(
         settings=state.settings, folder=state.folder, endpoint=endpoint, nodeid=request.node.nodeid,
         tokenizer=_tokenizer_loader(state), thresholds_dir=thresholds.parent if thresholds is not None else None,
         progress=_progress_writer(request.config), fingerprint=dict(fingerprint or {}),
-        session_deadline=state.session_deadline,
+        session_deadline=state.session_deadline, deployment=deployment,
     )
 
 

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from .endpoint import EndpointInfo, EndpointSetupError, open_endpoint
+from .endpoint import Deployment, EndpointInfo, EndpointSetupError, open_endpoint
 from .fingerprint import redacted_url
 from .gates import GATES, GATES_BY_KIND, Gate
 from .report.collect import CARRIED_ATTR, RESULT_ATTR, RESULT_KEY, ResultCollector
 from .report.store import new_run_id
 from .session import RunState, now_iso
 from .tokenizers import EMBEDDED_NAME
-from .settings import OPTIONS, Settings, SettingsError, describe_profiles, resolve
+from .settings import OPTIONS, EndpointPlan, Settings, SettingsError, describe_profiles, resolve
 from .thresholds import Profile, ThresholdsError
 
 pytest_plugins = ("pytest_deepseek.fixtures",)
@@ -76,6 +76,10 @@ def pytest_configure(config: pytest.Config) -> None:
             state.endpoint = EndpointInfo.from_json(workerinput["deepseek_endpoint"])
         state.endpoints = {name: EndpointInfo.from_json(data)
                            for name, data in (workerinput.get("deepseek_endpoints") or {}).items()}
+        state.deployments = {name: Deployment.from_json(data)
+                             for name, data in (workerinput.get("deepseek_deployments") or {}).items()}
+        if workerinput.get("deepseek_default_deployment"):
+            state.default_deployment = Deployment.from_json(workerinput["deepseek_default_deployment"])
     elif settings.resume is not None:
         state = _resumed_state(settings.resume, settings)
     else:
@@ -136,9 +140,9 @@ def _check_gate_inputs(state: RunState) -> None:
 
 
 def _check_endpoint_plan(state: RunState) -> None:
-    """--endpoint values that name an unknown profile, give one profile two URLs, or leave a selected
-    profile that measures an endpoint without one are a `SettingsError` that lists the profiles."""
-    if not state.settings.endpoint:
+    """--endpoint values that name an unknown profile, or leave a selected profile that measures an
+    endpoint without one, are a `SettingsError` that lists the profiles."""
+    if not state.settings.endpoint_given:
         return  # no endpoint at all: `pytest_collection_finish` names the option
     plan = state.endpoint_plan()
     adhoc = state.settings.adhoc_grid
@@ -185,37 +189,44 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _open_endpoints(config: pytest.Config, state: RunState) -> None:
-    """Open each distinct endpoint URL once (a `sim://` URL starts its own simulator) and give each
-    selected profile its endpoint; a failure is one usage error."""
+    """Open each distinct endpoint URL once (a `sim://` URL starts its own simulator; replicas and
+    URLs only woken up are checked like any endpoint) and give each selected profile its endpoint,
+    or its deployment of several; a failure is one usage error naming the URL's place."""
     settings = state.settings
-    if not settings.endpoint or config.option.collectonly:  # listing tests starts no server
+    if not settings.endpoint_given or config.option.collectonly:  # listing tests starts no server
         return
     plan = state.endpoint_plan()
-    urls = plan.urls()
+    urls = plan.urls() + plan.warmup_urls()
     stack = contextlib.ExitStack()
     config.add_cleanup(stack.close)
     opened: dict[str, EndpointInfo] = {}
     for url in urls:
-        profiles = plan.profiles_of(url)
         # one endpoint keeps its files where they always were; several get a folder each
-        workdir = state.folder.path if len(urls) == 1 else state.folder.path / "endpoints" / _endpoint_folder(profiles)
+        workdir = state.folder.path if len(urls) == 1 else state.folder.path / "endpoints" / _endpoint_folder(plan, url)
         try:
             opened[url] = stack.enter_context(open_endpoint(
-                url, model=_model_hint(state, profiles), api_key=settings.api_key, workdir=workdir, tls=settings.tls))
+                url, model=_model_hint(state, plan.profiles_of(url)), api_key=settings.api_key, workdir=workdir,
+                tls=settings.tls))
         except EndpointSetupError as exc:
-            raise _usage_error(exc if len(urls) == 1 else f"{_endpoint_label(profiles)}: {exc}") from exc
+            raise _usage_error(exc if len(urls) == 1 else f"{plan.role_of(url)}: {exc}") from exc
     state.endpoints = {name: opened[url] for name, url in plan.by_profile.items()}
+    state.deployments = {name: deployment for name in plan.deployments
+                         if (deployment := _deployment(plan.urls_for(name), plan.warmup_for(name), opened))}
+    state.default_deployment = _deployment(plan.default_urls, plan.default_warmup, opened)
     default = plan.default if plan.default in opened else (urls[0] if len(urls) == 1 else None)
     state.endpoint = opened[default] if default is not None else None
 
 
-def _endpoint_label(profiles: tuple[str, ...]) -> str:
-    return "+".join(profiles) if profiles else "default"
+def _deployment(urls: tuple[str, ...], warmup: tuple[str, ...], opened: dict[str, EndpointInfo]) -> Deployment | None:
+    """The opened endpoints of a deployment of several URLs (None for one URL alone, or none)."""
+    if len(urls) + len(warmup) < 2 or not all(url in opened for url in urls + warmup):
+        return None
+    return Deployment(tuple(opened[url] for url in urls), tuple(opened[url] for url in warmup))
 
 
-def _endpoint_folder(profiles: tuple[str, ...]) -> str:
-    """A folder name for an endpoint's files (a simulator's truth and log), from its profiles."""
-    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in _endpoint_label(profiles))[:80]
+def _endpoint_folder(plan: EndpointPlan, url: str) -> str:
+    """A folder name for an endpoint's files (a simulator's truth and log), from its place in the plan."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in plan.label_of(url))[:80]
 
 
 def _model_hint(state: RunState, profiles: tuple[str, ...]) -> str | None:
@@ -241,6 +252,10 @@ class _XdistHooks:
         if self.state.endpoint is not None:
             node.workerinput["deepseek_endpoint"] = self.state.endpoint.to_json()
         node.workerinput["deepseek_endpoints"] = {name: info.to_json() for name, info in self.state.endpoints.items()}
+        node.workerinput["deepseek_deployments"] = {name: deployment.to_json()
+                                                    for name, deployment in self.state.deployments.items()}
+        if self.state.default_deployment is not None:
+            node.workerinput["deepseek_default_deployment"] = self.state.default_deployment.to_json()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -261,16 +276,29 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 def _endpoint_lines(state: RunState) -> list[str]:
-    """One header line per opened endpoint; with several, each says which profiles it measures."""
+    """One header line per opened endpoint; with several, each says which profiles it measures (and
+    its place in a deployment of several URLs)."""
     opened = state.distinct_endpoints()
     lines = []
     for endpoint in opened:
         label = " [SIMULATED: not a release verdict]" if endpoint.simulated else ""
-        users = [name for name, info in state.endpoints.items() if info.url == endpoint.url]
-        used_by = f" (profile {', '.join(users)})" if len(opened) > 1 and users else ""
+        users = [name + _place(state.deployments.get(name), endpoint) for name, info in state.endpoints.items()
+                 if info.url == endpoint.url or _place(state.deployments.get(name), endpoint)]
+        place = _place(state.default_deployment, endpoint).removeprefix(", ")  # a run of no profile's
+        used_by = f" (profile {', '.join(users)})" if len(opened) > 1 and users else (f" ({place})" if place else "")
         lines.append(f"deepseek: endpoint {redacted_url(endpoint.url)} -> {redacted_url(endpoint.base_url)}, "
                      f"model {endpoint.model}{label}{used_by}")
     return lines
+
+
+def _place(deployment: Deployment | None, endpoint: EndpointInfo) -> str:
+    """`, replica 2 of 3` or `, warm-up only` when `endpoint` is part of `deployment` ("" otherwise)."""
+    if deployment is None:
+        return ""
+    replicas = [info.url for info in deployment.replicas]
+    if endpoint.url in replicas and len(replicas) > 1:
+        return f", replica {replicas.index(endpoint.url) + 1} of {len(replicas)}"
+    return ", warm-up only" if endpoint.url in [info.url for info in deployment.warmup] else ""
 
 
 def _gate_profiles(state: RunState, gate: Gate) -> list[Profile]:
@@ -302,17 +330,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _checked_endpoints(state: RunState) -> dict[str, str]:
-    """URL -> test id part of each endpoint the endpoint checks run against, when a run has several
-    (empty otherwise: the one endpoint needs no parameter). From the settings and the thresholds
-    file alone, so that every xdist worker collects the same tests."""
-    if not state.settings.endpoint:
+    """URL -> test id part of each endpoint the endpoint checks run against, when a run measures
+    several (empty otherwise: the one endpoint needs no parameter; URLs only woken up are not
+    checked beyond their model list). From the settings and the thresholds file alone, so that
+    every xdist worker collects the same tests."""
+    if not state.settings.endpoint_given:
         return {}
     try:
         plan = state.endpoint_plan()
     except (ThresholdsError, SettingsError):
         return {}
     urls = plan.urls()
-    return {url: _endpoint_label(plan.profiles_of(url)) for url in urls} if len(urls) > 1 else {}
+    return {url: plan.label_of(url) for url in urls} if len(urls) > 1 else {}
 
 
 def _case_of(item: pytest.Item, gate: Gate) -> Any:
@@ -356,7 +385,7 @@ def _not_applicable(item: pytest.Item, state: RunState) -> bool:
     check when no endpoint was given and none of the selected profiles measures one."""
     if any(_is_gate_test(item, gate) and _case_of(item, gate) is None for gate in GATES):
         return True
-    if _endpoint_check(item) and state.endpoint is None and not state.settings.endpoint:
+    if _endpoint_check(item) and state.endpoint is None and not state.settings.endpoint_given:
         profiles = state.profiles_or_none()
         return bool(profiles) and not state.settings.adhoc_grid and not any(
             _profile_needs_endpoint(p, state) for p in profiles)
@@ -378,7 +407,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Never green on nothing: selected tests that need an endpoint, with none given, are one usage
     error naming the option (under xdist, where workers collect, each such test is an ERROR instead)."""
     state = session.config.stash.get(STATE_KEY, None)
-    if state is None or state.settings.endpoint or state.is_worker or session.config.option.collectonly:
+    if state is None or state.settings.endpoint_given or state.is_worker or session.config.option.collectonly:
         return
     needing = [item.nodeid for item in session.items if _needs_endpoint(item, state)]
     if needing:
@@ -390,8 +419,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 # What must not have changed for an earlier result to stand in a continued run (versions may).
-_CARRY_FINGERPRINT = ("endpoint_url", "endpoint_model", "simulated", "profile", "model", "engine", "hardware",
-                      "nodes", "devices_per_node", "thresholds_sha256", "tokenizer")
+_CARRY_FINGERPRINT = ("endpoint_url", "endpoint_model", "simulated", "endpoint_replicas", "routing",
+                      "warmup_endpoints", "profile", "model", "engine", "hardware", "nodes", "devices_per_node",
+                      "thresholds_sha256", "tokenizer")
 
 
 def _still_holds(entry: dict[str, Any], item: pytest.Function, state: RunState) -> bool:

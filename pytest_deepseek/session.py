@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .context import SessionDeadline
-from .endpoint import EndpointInfo
+from .endpoint import Deployment, EndpointInfo
 from .fingerprint import ServerFacts, client_facts, redacted_command_line, redacted_url
 from .report.store import RunFolder
-from .settings import EndpointArgs, EndpointPlan, Settings
+from .settings import EndpointPlan, ProfileUrls, Settings
 from .tokenizers import EMBEDDED_NAME
 from .thresholds import Profile, Thresholds, ThresholdsError, load_thresholds
 
@@ -42,6 +42,9 @@ class RunState:
     is_worker: bool = False
     endpoint: EndpointInfo | None = None  # the run's one endpoint, or the default of several (see endpoint_for)
     endpoints: dict[str, EndpointInfo] = field(default_factory=dict)  # profile -> the endpoint it is measured on
+    # profile -> its endpoints when it has several (replicas, URLs only woken up); the default's apart
+    deployments: dict[str, Deployment] = field(default_factory=dict)
+    default_deployment: Deployment | None = None
     resumed: str | None = None  # when this session continued the run (--deepseek-resume)
     carried: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> summary entry, finished before
     started_at: float = field(default_factory=time.time)  # this session's start (workers: the controller's)
@@ -112,8 +115,8 @@ class RunState:
             )
         if settings.profile:
             return thresholds.select(settings.profile)
-        if settings.endpoint:
-            named = EndpointArgs.parse(settings.endpoint).profiles_named(self.endpoint_keys())
+        if settings.endpoint_given:
+            named = settings.endpoint_args().profiles_named(self.endpoint_keys())
             if named:
                 return thresholds.select(named)
         return thresholds.select(())
@@ -137,27 +140,43 @@ class RunState:
         return self.settings.layered("model", models.pop() if len(models) == 1 else None)
 
     def endpoint_keys(self) -> dict[str, str | None]:
-        """Each profile of the thresholds file with its `endpoint:` key (empty without a file)."""
+        """Each profile of the thresholds file with its `endpoint:` key, or the first of its `endpoints:`
+        (empty without a file)."""
         thresholds = self.thresholds
-        return {name: p.endpoint for name, p in thresholds.profiles.items()} if thresholds is not None else {}
+        if thresholds is None:
+            return {}
+        return {name: p.endpoint or next(iter(p.endpoints), None) for name, p in thresholds.profiles.items()}
 
     def endpoint_plan(self) -> EndpointPlan:
-        """Which URL each selected profile is measured against (--endpoint, then `endpoint:` keys).
+        """Which URLs each selected profile is measured against, and those it only wakes up
+        (--endpoint, the endpoints file and --deepseek-warmup-endpoint, then the profiles' keys).
 
         Raises `SettingsError` for a bad combination of --endpoint values."""
-        args = EndpointArgs.parse(self.settings.endpoint)
+        args = self.settings.endpoint_args()
         known = self.endpoint_keys()
         args.check(known)
-        return args.plan(known, [p.name for p in self.profiles_or_none()])
+        profiles = self.profiles_or_none()
+        own = {p.name: ProfileUrls(p.endpoints, p.warmup_endpoints) for p in profiles}
+        return args.plan(known, [p.name for p in profiles], own)
 
     def endpoint_for(self, profile: str) -> EndpointInfo | None:
         """The endpoint `profile` is measured against (the run's one endpoint when it has no own)."""
         return self.endpoints.get(profile, self.endpoint)
 
+    def deployment_for(self, profile: str) -> Deployment | None:
+        """`profile`'s endpoints when it has more than one (None: its one endpoint is all there is)."""
+        return self.deployments.get(profile) if profile in self.endpoints else self.default_deployment
+
     def distinct_endpoints(self) -> list[EndpointInfo]:
-        """Each opened endpoint once, the default first."""
+        """Each opened endpoint once, the default first, then each profile's (replicas and those only
+        woken up included)."""
+        opened = [self.endpoint] if self.endpoint is not None else []
+        opened += list(self.default_deployment.endpoints) if self.default_deployment is not None else []
+        for name, info in self.endpoints.items():
+            deployment = self.deployments.get(name)
+            opened += list(deployment.endpoints) if deployment is not None else [info]
         distinct: dict[str, EndpointInfo] = {}
-        for info in ([self.endpoint] if self.endpoint is not None else []) + list(self.endpoints.values()):
+        for info in opened:
             distinct.setdefault(info.url, info)
         return list(distinct.values())
 
@@ -174,6 +193,7 @@ class RunState:
             "endpoint_model": endpoint.model if endpoint else None,
             "simulated": bool(endpoint and endpoint.simulated),
             **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
+            **self._deployment_fingerprint(profile),
             "profile": profile.name,
             "model": profile.model,
             "engine": profile.engine,
@@ -183,6 +203,23 @@ class RunState:
             "thresholds_sha256": self.thresholds_sha256(),
             "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
         }
+
+    def _deployment_fingerprint(self, profile: Profile) -> dict[str, Any]:
+        """For a profile measured on several URLs, their redacted URLs (`endpoint_replicas`) and the
+        routing over them; for one that wakes other URLs up, those (`warmup_endpoints`). Nothing for a
+        profile of one endpoint, so its fingerprint reads as it always did."""
+        deployment = self.deployment_for(profile.name)
+        if deployment is None:
+            return {}
+        out: dict[str, Any] = {}
+        if len(deployment.replicas) > 1:
+            from .serving.gate import routing_of  # only for a run that routes: the gate's imports are not light
+
+            out["endpoint_replicas"] = [redacted_url(info.url) for info in deployment.replicas]
+            out["routing"] = routing_of(profile, self.settings)
+        if deployment.warmup:
+            out["warmup_endpoints"] = [redacted_url(info.url) for info in deployment.warmup]
+        return out
 
     def thresholds_sha256(self) -> str | None:
         """The thresholds file's content hash (None without a file)."""
@@ -233,7 +270,7 @@ class RunState:
             "model": endpoint.model if endpoint else self.settings.model,
             "simulated": any(info.simulated for info in opened),
             "endpoints": {name: {"url": redacted_url(info.url), "base_url": redacted_url(info.base_url),
-                                 "model": info.model, "simulated": info.simulated}
+                                 "model": info.model, "simulated": info.simulated, **self._urls_of(name)}
                           for name, info in self.endpoints.items()},
             "tls_verify": self.settings.tls.verify,
             "profiles": profiles,
@@ -245,6 +282,18 @@ class RunState:
             "fingerprint": self.session_fingerprint(),
             **({"resumed": self.resumed} if self.resumed else {}),
         }
+
+
+    def _urls_of(self, profile: str) -> dict[str, list[str]]:
+        """summary.json's `run.endpoints` extras of a profile with several URLs: its `replicas` and the
+        URLs it only wakes up (`warmup_endpoints`), redacted."""
+        deployment = self.deployments.get(profile)
+        if deployment is None:
+            return {}
+        out = {"replicas": [redacted_url(info.url) for info in deployment.replicas]} if len(deployment.replicas) > 1 else {}
+        if deployment.warmup:
+            out["warmup_endpoints"] = [redacted_url(info.url) for info in deployment.warmup]
+        return out
 
 
 def now_iso() -> str:

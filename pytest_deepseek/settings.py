@@ -7,8 +7,10 @@ turns that into `pytest.UsageError`.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 from .accuracy.spec import ACCURACY_BACKENDS
 from .credentials import ApiKey
-from .serving.spec import APIS, DATASETS, DEFAULT_DEADLINES
+from .serving.spec import APIS, DATASETS, DEFAULT_DEADLINES, DEFAULT_ROUTING, ROUTING_POLICIES
 from .tls import TlsPolicy
 
 
@@ -53,8 +55,19 @@ def _one_of(choices: Sequence[str]) -> str:
 OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("endpoint", "OpenAI-compatible base URL (http://host:port/v1) or sim://NAME[?key=value] "
                "to start the embedded simulated engine. Repeatable: PROFILE=URL measures that profile "
-               "against its own endpoint (a hardware matrix).", kind="list", env="DEEPSEEK_ENDPOINT",
+               "against its own endpoint (a hardware matrix); several URLs for one profile are replicas of "
+               "one deployment, the client routes requests over them.", kind="list", env="DEEPSEEK_ENDPOINT",
                metavar="URL"),
+    OptionSpec("endpoints_file", "File of endpoint URLs, one per line (URL or PROFILE=URL; # comments): "
+               "its bare URLs are the replicas of one deployment, measured together with no proxy in front.",
+               env="DEEPSEEK_ENDPOINTS_FILE", metavar="PATH"),
+    OptionSpec("routing", f"How requests are spread over the replicas of a deployment: {_one_of(ROUTING_POLICIES)} "
+               f"(default: the profile's routing:, else {DEFAULT_ROUTING}).", metavar="POLICY",
+               choices=ROUTING_POLICIES),
+    OptionSpec("warmup_endpoint", "URL only woken up (one request) before each scenario's measured phase, while "
+               "the measured requests go to the endpoint (a proxy in front of it). Repeatable, URL or "
+               "PROFILE=URL (default: the profile's warmup_endpoints:).", kind="list",
+               env="DEEPSEEK_WARMUP_ENDPOINT", metavar="URL"),
     OptionSpec("api_key", "API key sent as a Bearer token (default: --deepseek-api-key-file, "
                "$DEEPSEEK_API_KEY, $DEEPSEEK_API_KEY_FILE, then $OPENAI_API_KEY). Never printed.",
                env="DEEPSEEK_API_KEY", ini=False, metavar="KEY"),
@@ -126,6 +139,14 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("session_deadline", "Wall limit of the whole session, from its start: seconds or 30m / 6h. A "
                "serving scenario running then stops (an ERROR, its records kept); a gate test starting "
                "later is an ERROR, not run.", kind="duration", metavar="DURATION"),
+    OptionSpec("load_workers", "Local processes that send a serving scenario's load, each with its own event "
+               "loop and connections, merged as one client: a number, or auto (one per CPU this process may "
+               "use). Never more than the closed loop's clients; a batch scenario uses one. Default 1.",
+               env="DEEPSEEK_LOAD_WORKERS", metavar="N|auto"),
+    OptionSpec("load_cluster", "Ray cluster whose client nodes send the serving load (load workers as Ray actors, "
+               "their clocks aligned with this process's): auto, ray://HOST:PORT or a GCS HOST:PORT. Needs the ray "
+               "extra. With it --deepseek-load-workers defaults to auto (one per CPU of the client nodes).",
+               env="DEEPSEEK_LOAD_CLUSTER", metavar="ADDR"),
     # training
     OptionSpec("training_log", "Training log file, folder or glob (repeatable; overrides the "
                "profile's log:).", kind="list", ini=False, metavar="PATH"),
@@ -217,6 +238,10 @@ class Settings:
     """Every option, resolved. Lists are tuples; absent values are None."""
 
     endpoint: tuple[str, ...] = field(default=(), repr=False)  # a URL may carry credentials
+    endpoints_file: Path | None = None
+    endpoints_listed: tuple[str, ...] = field(default=(), repr=False)  # the endpoints file's values, in order
+    routing: str | None = None
+    warmup_endpoint: tuple[str, ...] = field(default=(), repr=False)
     api_key: ApiKey | None = None  # prints as ***: `.reveal()` where a header is built
     api_key_file: Path | None = None
     ca_bundle: Path | None = None
@@ -250,6 +275,8 @@ class Settings:
     stall_timeout: float | None = None
     request_timeout: float | None = None
     session_deadline: float | None = None
+    load_workers: int | None = 1  # None: auto (one per usable CPU)
+    load_cluster: str | None = None  # a Ray cluster address: the load workers run on its client nodes
     thresholds_explicit: bool = False  # --deepseek-thresholds (or its ini) was given: a missing file is an error
     training_log: tuple[str, ...] = ()
     follow: bool = False
@@ -288,8 +315,17 @@ class Settings:
         """True when an option asks for a gate (an endpoint, a profile, a thresholds file, a training
         log or command, evaluation results, an ad-hoc grid): only then is the thresholds file read
         before collection. Without one, a project that merely has the plugin installed is left alone."""
-        return bool(self.endpoint or self.profile or self.thresholds_explicit or self.training_log
+        return bool(self.endpoint_given or self.profile or self.thresholds_explicit or self.training_log
                     or self.train_cmd or self.eval_results or self.adhoc_grid or self.resume)
+
+    @property
+    def endpoint_given(self) -> bool:
+        """True when --endpoint or --deepseek-endpoints-file names an endpoint to measure."""
+        return bool(self.endpoint or self.endpoints_listed)
+
+    def endpoint_args(self) -> "EndpointArgs":
+        """The endpoint values given (--endpoint, the endpoints file, --deepseek-warmup-endpoint), split."""
+        return EndpointArgs.parse(self.endpoint, listed=self.endpoints_listed, warmup=self.warmup_endpoint)
 
     @property
     def adhoc_grid(self) -> bool:
@@ -338,8 +374,12 @@ def resolve(
         raise SettingsError("give --deepseek-concurrency (closed loop) or --deepseek-request-rate (open loop), not both")
     if "profile" in values:
         values["profile"] = tuple(p for item in values["profile"] for p in _split(item))
-    EndpointArgs.parse(values.get("endpoint", ()))  # an empty `PROFILE=` is an error now, not at first use
-    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle", "resume", "html"):
+    if "load_workers" in values:
+        values["load_workers"] = _load_workers(values["load_workers"])
+    if "load_cluster" in values:
+        values["load_cluster"] = _load_cluster(values["load_cluster"])
+        values.setdefault("load_workers", None)  # auto: one per CPU of the client nodes
+    for name in ("thresholds", "results_dir", "api_key_file", "ca_bundle", "resume", "html", "endpoints_file"):
         if name in values:
             path = Path(values[name]).expanduser()
             outside = sources.get(name) in ("option", "env")
@@ -347,6 +387,11 @@ def resolve(
             if not path.is_absolute() and base is not None:
                 path = base / path
             values[name] = path
+    if "endpoints_file" in values:
+        values["endpoints_listed"] = read_endpoints_file(values["endpoints_file"])
+    # an empty `PROFILE=` or a warm-up value that is no URL is an error now, not at first use
+    EndpointArgs.parse(values.get("endpoint", ()), listed=values.get("endpoints_listed", ()),
+                       warmup=values.get("warmup_endpoint", ()))
     values["thresholds_explicit"] = "thresholds" in values
     if "thresholds" not in values and rootdir is not None:
         values["thresholds"] = rootdir / "thresholds.yaml"
@@ -444,6 +489,33 @@ def _check_tls(values: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+def _load_workers(text: str) -> int | None:
+    """--deepseek-load-workers: a positive number, or auto (None)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise SettingsError(f"--deepseek-load-workers must be a positive number or auto, got {text!r}")
+    return count
+
+
+RAY_INSTALL_HINT = 'pip install "pytest-deepseek[ray]"'
+_CLUSTER_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
+
+
+def _load_cluster(text: str) -> str:
+    """--deepseek-load-cluster: auto, ray://HOST:PORT or HOST:PORT, with Ray installed (not imported here)."""
+    address = text.strip()
+    if address != "auto" and not _CLUSTER_ADDRESS.fullmatch(address):
+        raise SettingsError(f"--deepseek-load-cluster must be auto, ray://HOST:PORT or HOST:PORT, got {text!r}")
+    if importlib.util.find_spec("ray") is None:
+        raise SettingsError(f"--deepseek-load-cluster needs Ray, which is not installed: {RAY_INSTALL_HINT}")
+    return address
+
+
 # --endpoint PROFILE=URL: which endpoint each profile is measured against
 
 
@@ -462,49 +534,170 @@ def split_endpoint(value: str) -> tuple[str | None, str]:
     return None, value
 
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def is_url(text: str) -> bool:
+    """True for `scheme://...` text with no space (http, https, sim)."""
+    return _URL.fullmatch(text.strip()) is not None
+
+
+def _shown(value: str) -> str:
+    """A value that is no URL, as an error may quote it: credentials before an `@` masked."""
+    return re.sub(r"[^\s/@]+@", "***@", value)
+
+
+def read_endpoints_file(path: Path) -> tuple[str, ...]:
+    """The values of an endpoints file: one `URL` or `PROFILE=URL` per line; blank lines and `#`
+    comments (a whole line, or after a space) are skipped. An unreadable file, a line that is no URL
+    or a file with none is a `SettingsError` naming the file and the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"--deepseek-endpoints-file: cannot read {path}: "
+                            f"{getattr(exc, 'strerror', None) or exc}") from None
+    values = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip()
+        if not value:
+            continue
+        try:
+            _, url = split_endpoint(value)
+        except SettingsError as exc:
+            raise SettingsError(f"--deepseek-endpoints-file {path}:{number}: {exc}") from None
+        if not is_url(url):
+            raise SettingsError(f"--deepseek-endpoints-file {path}:{number}: {_shown(value)!r} is not a URL "
+                                "(one per line: http://host:port/v1, sim://NAME, or PROFILE=URL)")
+        values.append(value)
+    if not values:
+        raise SettingsError(f"--deepseek-endpoints-file {path} lists no URL")
+    return tuple(values)
+
+
+@dataclass(frozen=True)
+class ProfileUrls:
+    """The URLs a profile's own keys give besides `endpoint:`: `endpoints:` (the replicas of one
+    deployment) and `warmup_endpoints:` (URLs only woken up before measuring)."""
+
+    replicas: tuple[str, ...] = ()
+    warmup: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class EndpointPlan:
-    """The endpoint URL of each selected profile, and the default URL of the others (the ad-hoc
-    profile of a grid run without a thresholds file)."""
+    """The endpoint URLs of each selected profile (several: replicas of one deployment, the client
+    routes over them), the default URLs of the others (the ad-hoc profile of a grid run without a
+    thresholds file), and the URLs each only wakes up before measuring."""
 
-    by_profile: Mapping[str, str]
-    default: str | None = None
+    deployments: Mapping[str, tuple[str, ...]]
+    default_urls: tuple[str, ...] = ()
+    warmups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default_warmup: tuple[str, ...] = ()
+
+    @property
+    def by_profile(self) -> dict[str, str]:
+        """Each selected profile's endpoint URL (the first of its replicas)."""
+        return {name: urls[0] for name, urls in self.deployments.items()}
+
+    @property
+    def default(self) -> str | None:
+        """The default endpoint URL (the first of the default replicas), if any."""
+        return self.default_urls[0] if self.default_urls else None
+
+    def urls_for(self, profile: str) -> tuple[str, ...]:
+        """The URLs `profile` is measured on (empty: no endpoint for it)."""
+        return self.deployments.get(profile, self.default_urls)
 
     def url_for(self, profile: str) -> str | None:
         """The URL `profile` is measured against (None: no endpoint for it)."""
-        return self.by_profile.get(profile, self.default)
+        urls = self.urls_for(profile)
+        return urls[0] if urls else None
+
+    def warmup_for(self, profile: str) -> tuple[str, ...]:
+        """The URLs only woken up before `profile` is measured."""
+        return self.warmups.get(profile, ()) if profile in self.deployments else self.default_warmup
+
+    def _default_used(self) -> bool:
+        used = {url for urls in self.deployments.values() for url in urls}
+        return bool(self.default_urls) and (self.default_urls[0] in used or not self.deployments)
 
     def urls(self) -> tuple[str, ...]:
-        """Each distinct URL to open, once: the default (when a profile uses it, or none is
+        """Each distinct URL measured on, once: the default's (when a profile uses them, or none is
         selected), then the others in profile order."""
-        used = list(self.by_profile.values())
-        first = [self.default] if self.default is not None and (self.default in used or not used) else []
-        return tuple(dict.fromkeys(first + used))
+        first = list(self.default_urls) if self._default_used() else []
+        return tuple(dict.fromkeys(first + [url for urls in self.deployments.values() for url in urls]))
+
+    def warmup_urls(self) -> tuple[str, ...]:
+        """Each distinct URL only woken up (and not measured on), once."""
+        first = list(self.default_warmup) if self._default_used() else []
+        woken = dict.fromkeys(first + [url for urls in self.warmups.values() for url in urls])
+        return tuple(url for url in woken if url not in self.urls())
 
     def profiles_of(self, url: str) -> tuple[str, ...]:
-        """The selected profiles measured against `url`."""
-        return tuple(name for name, given in self.by_profile.items() if given == url)
+        """The selected profiles measured on `url` or waking it."""
+        return tuple(name for name, urls in self.deployments.items() if url in urls or url in self.warmup_for(name))
+
+    def label_of(self, url: str) -> str:
+        """A short name for `url` in test ids and folder names: its profiles joined by "+" ("default"
+        without one), then `.N` when it is replica N of several, or `.warmupN` when only woken up."""
+        profiles = self.profiles_of(url)
+        base = "+".join(profiles) if profiles else "default"
+        urls = self.urls_for(profiles[0]) if profiles else self.default_urls
+        woken = self.warmup_for(profiles[0]) if profiles else self.default_warmup
+        if url in urls and len(urls) > 1:
+            return f"{base}.{urls.index(url) + 1}"
+        return f"{base}.warmup{woken.index(url) + 1}" if url in woken else base
+
+    def role_of(self, url: str) -> str:
+        """`url`'s place in the plan, for messages: `profile a, replica 2 of 3`, `profile a, warm-up
+        endpoint 1 of 2`, `profile a`, or `the default endpoint`."""
+        profiles = self.profiles_of(url)
+        owner = f"profile {'+'.join(profiles)}" if profiles else "the default endpoint"
+        urls = self.urls_for(profiles[0]) if profiles else self.default_urls
+        woken = self.warmup_for(profiles[0]) if profiles else self.default_warmup
+        if url in urls and len(urls) > 1:
+            return f"{owner}, replica {urls.index(url) + 1} of {len(urls)}"
+        return f"{owner}, warm-up endpoint {woken.index(url) + 1} of {len(woken)}" if url in woken else owner
+
+
+def _split_values(values: Sequence[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    named: list[tuple[str, str]] = []
+    bare: list[str] = []
+    for value in values:
+        profile, url = split_endpoint(value)
+        if profile is None:
+            bare.append(url)
+        else:
+            named.append((profile, url))
+    return named, bare
 
 
 @dataclass(frozen=True)
 class EndpointArgs:
-    """The --endpoint values split: `PROFILE=URL` pairs and bare URLs, as given."""
+    """The endpoint values split, as given: --endpoint `PROFILE=URL` pairs (the endpoints file's too)
+    and bare URLs, the endpoints file's bare URLs (the replicas of the default deployment), and the
+    --deepseek-warmup-endpoint values."""
 
     named: tuple[tuple[str, str], ...] = ()
     bare: tuple[str, ...] = ()
+    listed: tuple[str, ...] = ()
+    warmup_named: tuple[tuple[str, str], ...] = ()
+    warmup_bare: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, values: Sequence[str]) -> "EndpointArgs":
-        """Split each value (see `split_endpoint`); a URL given twice counts once."""
-        named: list[tuple[str, str]] = []
-        bare: list[str] = []
-        for value in values:
-            profile, url = split_endpoint(value)
-            if profile is None:
-                bare.append(url)
-            else:
-                named.append((profile, url))
-        return cls(tuple(dict.fromkeys(named)), tuple(dict.fromkeys(bare)))
+    def parse(cls, values: Sequence[str], *, listed: Sequence[str] = (), warmup: Sequence[str] = ()
+              ) -> "EndpointArgs":
+        """Split each value (see `split_endpoint`); a URL given twice counts once. A warm-up value
+        that is no URL is a `SettingsError`."""
+        named, bare = _split_values(values)
+        file_named, file_bare = _split_values(listed)
+        warm_named, warm_bare = _split_values(warmup)
+        for url in [url for _, url in warm_named] + warm_bare:
+            if not is_url(url):
+                raise SettingsError(f"--deepseek-warmup-endpoint {_shown(url)!r} is not a URL (http://host:port/v1 or "
+                                    "sim://NAME)")
+        return cls(tuple(dict.fromkeys(named + file_named)), tuple(dict.fromkeys(bare)), tuple(dict.fromkeys(file_bare)),
+                   tuple(dict.fromkeys(warm_named)), tuple(dict.fromkeys(warm_bare)))
 
     def profiles_named(self, known: Mapping[str, str | None]) -> list[str]:
         """The known profiles the values name: as `PROFILE=`, or by their `endpoint:` key equal to a
@@ -513,43 +706,50 @@ class EndpointArgs:
         return [name for name, key in known.items() if name in named or (key is not None and key in self.bare)]
 
     def check(self, known: Mapping[str, str | None]) -> None:
-        """Raise `SettingsError` for a `PROFILE=` naming no known profile, two URLs for one profile,
-        or several bare URLs that match no profile's `endpoint:` (which profile is each for?)."""
-        for profile, url in self.named:
-            if profile not in known:
-                raise SettingsError(f"--endpoint {profile}={url}: no profile {profile!r} "
-                                    f"in the thresholds file; {describe_profiles(known)}")
-        for profile in dict.fromkeys(name for name, _ in self.named):
-            urls = [url for name, url in self.named if name == profile]
-            key = known[profile]
-            urls += [key] if key is not None and key in self.bare and key not in urls else []
-            if len(urls) > 1:
-                raise SettingsError(f"--endpoint gives profile {profile!r} two URLs ({' and '.join(urls)}); "
-                                    f"{describe_profiles(known)}")
+        """Raise `SettingsError` for a `PROFILE=` naming no known profile, or several bare URLs that
+        match no profile's `endpoint:` (which profile is each for?)."""
+        for option, pairs in (("--endpoint", self.named), ("--deepseek-warmup-endpoint", self.warmup_named)):
+            for profile, url in pairs:
+                if profile not in known:
+                    raise SettingsError(f"{option} {profile}={url}: no profile {profile!r} "
+                                        f"in the thresholds file; {describe_profiles(known)}")
         loose = self._unmatched(known)
         if len(loose) > 1:
             raise SettingsError(f"--endpoint {' and '.join(loose)} match no profile's endpoint: key: say which profile "
-                                f"each is for with --endpoint PROFILE=URL; {describe_profiles(known)}")
+                                f"each is for with --endpoint PROFILE=URL (several for one profile are its "
+                                f"replicas); {describe_profiles(known)}")
 
     def _unmatched(self, known: Mapping[str, str | None]) -> list[str]:
         keys = {key for key in known.values() if key is not None}
         return [url for url in self.bare if url not in keys]
 
-    def plan(self, known: Mapping[str, str | None], selected: Sequence[str]) -> EndpointPlan:
-        """Each selected profile's URL: its `PROFILE=URL`, else a bare URL equal to its `endpoint:`
-        key, else the default (the one bare URL matching no key; or the only value, when it is bare),
-        else its `endpoint:` key (None when it has none). Call `check` first."""
+    def plan(self, known: Mapping[str, str | None], selected: Sequence[str],
+             own: Mapping[str, ProfileUrls] | None = None) -> EndpointPlan:
+        """Each selected profile's URLs: its `PROFILE=URL` values (several: its replicas), else its
+        own keys when a bare URL equals its `endpoint:` key, else the default (the one bare URL matching
+        no key, or the only value when it is bare; with the endpoints file's bare URLs as its
+        replicas), else its own keys (`own`: its `endpoints:` and `warmup_endpoints:`; `known`: its
+        `endpoint:`, or the first of its `endpoints:`). URLs only woken up: its
+        --deepseek-warmup-endpoint PROFILE=URL values, else the bare ones, else its `warmup_endpoints:`.
+        Call `check` first."""
+        own = own or {}
         loose = self._unmatched(known)
-        default = loose[0] if loose else (self.bare[0] if len(self.bare) == 1 and not self.named else None)
-        named = dict(self.named)
-        by_profile: dict[str, str] = {}
+        first = loose[0] if loose else (self.bare[0] if len(self.bare) == 1 and not self.named else None)
+        default = tuple(dict.fromkeys(([first] if first is not None else []) + list(self.listed)))
+        deployments: dict[str, tuple[str, ...]] = {}
+        warmups: dict[str, tuple[str, ...]] = {}
         for name in selected:
             key = known.get(name)
-            matched = key if key is not None and key in self.bare else None
-            url = named.get(name) or matched or default or key
-            if url is not None:
-                by_profile[name] = url
-        return EndpointPlan(by_profile, default)
+            keyed = own.get(name, ProfileUrls()).replicas or ((key,) if key is not None else ())
+            given = tuple(url for profile, url in self.named if profile == name)
+            urls = given or (keyed if key is not None and key in self.bare else ()) or default or keyed
+            if urls:
+                deployments[name] = urls
+            woken = (tuple(url for profile, url in self.warmup_named if profile == name) or self.warmup_bare
+                     or own.get(name, ProfileUrls()).warmup)
+            if any(url not in urls for url in woken):
+                warmups[name] = tuple(url for url in woken if url not in urls)
+        return EndpointPlan(deployments, default, warmups, tuple(url for url in self.warmup_bare if url not in default))
 
 
 def describe_profiles(known: Mapping[str, str | None]) -> str:

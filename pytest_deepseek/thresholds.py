@@ -16,8 +16,11 @@ from typing import Any
 
 from .accuracy.spec import ACCURACY_SECTION
 from .regression.spec import REGRESSION_SECTION
-from .schema import CONFIDENCE, FRACTION, POSITIVE_INT, Flag, ListOf, Mapping_, MapOf, Number, SchemaError, Spec, Text, dotted
-from .serving.spec import APIS, DEADLINE_FIELDS, SERVING_SECTION, Scenario, check_scenario_shape, scenario_from
+from .schema import (CONFIDENCE, FRACTION, POSITIVE_INT, Flag, ListOf, Mapping_, MapOf, Number, Path_, SchemaError, Spec,
+                     Text, dotted)
+from .serving.spec import (APIS, DEADLINE_FIELDS, ROUTING_POLICIES, SERVING_SECTION, Scenario, check_scenario_shape,
+                           scenario_from)
+from .settings import is_url
 from .training.spec import TRAINING_ENTRY
 from .yaml_lines import YamlSyntaxError, load_lined
 
@@ -38,6 +41,9 @@ class Profile:
     devices_per_node: int = 1
     api: str = "completions"
     endpoint: str | None = None
+    endpoints: tuple[str, ...] = ()  # replicas of one deployment, measured together (no proxy in front)
+    warmup_endpoints: tuple[str, ...] = ()  # URLs only woken up before measuring (behind the endpoint)
+    routing: str | None = None  # how requests are spread over `endpoints`
     tokenizer: str | None = None
     description: str | None = None
     scenarios: tuple[Scenario, ...] = ()
@@ -90,6 +96,9 @@ _PROFILE_FIELDS: dict[str, Spec] = {
     "devices_per_node": POSITIVE_INT,
     "api": Text(choices=APIS),
     "endpoint": Text(),
+    "endpoints": ListOf(item=Text(), min_items=1),
+    "warmup_endpoints": ListOf(item=Text(), min_items=1),
+    "routing": Text(choices=ROUTING_POLICIES),
     "tokenizer": Text(),
     "description": Text(),
     "confidence": CONFIDENCE,
@@ -100,7 +109,20 @@ _PROFILE_FIELDS: dict[str, Spec] = {
     "accuracy": ACCURACY_SECTION,
     "regression": REGRESSION_SECTION,
 }
-_PROFILE = Mapping_(fields=_PROFILE_FIELDS, what="profile")
+
+
+def _check_profile_urls(values: dict[str, Any], path: Path_) -> None:
+    """`endpoint:` (one URL) or `endpoints:` (replicas), not both; every URL listed is a URL."""
+    if "endpoint" in values and "endpoints" in values:
+        raise SchemaError((*path, "endpoints"), "give endpoint: (one URL) or endpoints: (the replicas of one "
+                                                "deployment), not both")
+    for key in ("endpoints", "warmup_endpoints"):
+        for index, url in enumerate(values.get(key) or ()):
+            if not is_url(url):
+                raise SchemaError((*path, key, index), f"expected a URL (http://host:port/v1 or sim://NAME), got {url!r}")
+
+
+_PROFILE = Mapping_(fields=_PROFILE_FIELDS, what="profile", validate=_check_profile_urls)
 _DEFAULTS = Mapping_(
     fields={"confidence": CONFIDENCE, "error_budget": FRACTION, "allow_inconclusive": Flag(), **DEADLINE_FIELDS},
     what="defaults section",
@@ -151,6 +173,9 @@ def _profile_from(name: str, values: Mapping[str, Any], file_defaults: Mapping[s
         devices_per_node=values.get("devices_per_node", 1),
         api=values.get("api", "completions"),
         endpoint=values.get("endpoint"),
+        endpoints=tuple(values.get("endpoints") or ()),
+        warmup_endpoints=tuple(values.get("warmup_endpoints") or ()),
+        routing=values.get("routing"),
         tokenizer=values.get("tokenizer"),
         description=values.get("description"),
         scenarios=tuple(scenarios),

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..serving.failures import failure_lines as request_kind_lines
+from ..serving.spec import REPLICA
 from ..verdict import GateResult
 
 if TYPE_CHECKING:
@@ -127,6 +128,34 @@ def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | No
             result = cells[key].get(profile)
             row += [cell(result) if result is not None else "-" for _, cell in _HARDWARE_COLUMNS]
         table.add_row(*row)
+    return table
+
+
+def endpoints_table(results: Sequence[GateResult], simulated: bool) -> Table | None:
+    """The replicas of each scenario measured on several URLs side by side: one row per replica
+    (requests, failures, output tok/s over the run window, TTFT p50/p99, warm-up requests), and one
+    row for the URLs only woken up. None when no scenario had more than one endpoint."""
+    shown = [r for r in results if len(r.details.get("endpoints") or ()) > 1]
+    if not shown:
+        return None
+    title = "serving by endpoint" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for header, justify in (("profile", "left"), ("scenario", "left"), ("endpoint", "left"), ("requests", "right"),
+                            ("failed", "right"), ("out tok/s", "right"), ("TTFT p50 ms", "right"),
+                            ("TTFT p99 ms", "right"), ("warm-up", "right")):
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for result in shown:
+        items = list(result.details["endpoints"])
+        replicas = [item for item in items if item.get("role") == REPLICA]
+        for item in replicas:
+            ttft = item.get("ttft_ms") or {}
+            table.add_row(result.profile, result.case_id, str(item.get("endpoint")), str(item.get("requests", "-")),
+                          str(item.get("failed", "-")), _num(item.get("output_throughput")), _num(ttft.get("p50"), 1),
+                          _num(ttft.get("p99"), 1), str(item.get("warmup", "-")))
+        woken = [item for item in items if item.get("role") != REPLICA]
+        if woken:
+            table.add_row(result.profile, result.case_id, f"{len(woken)} warm-up only", "-", "-", "-", "-", "-",
+                          str(sum(int(item.get("warmup") or 0) for item in woken)))
     return table
 
 
@@ -247,6 +276,9 @@ def render_tables(entries: Sequence["CollectedResult"], results_path: Path | str
         across = hardware_table(by_kind["serving"], simulated)
         if across is not None:
             console.print(across)
+        by_endpoint = endpoints_table(by_kind["serving"], simulated)
+        if by_endpoint is not None:
+            console.print(by_endpoint)
         for line in request_failure_lines(by_kind["serving"]):
             console.print(line, markup=False, soft_wrap=True)
     if by_kind.get("training"):

@@ -6,8 +6,10 @@ whose `client_bound` flag is set mean the load generator, not the server, limite
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -38,10 +40,38 @@ class ClientHealth:
     achieved_rate: float | None = None  # requests/s
     target_rate: float | None = None  # requests/s; inf (all at once) is not checked
     cpu_fraction: float | None = None  # client process CPU time / wall time, in cores
+    workers: tuple["ClientHealth", ...] = ()  # each load process's own health, when there were several
+    where: str | None = None  # a load worker on a cluster node: where, and its clock against the coordinator's
+    clock_offset_ms: float | None = None
+    clock_uncertainty_ms: float | None = None
+    clock_drift_ms: float | None = None
 
     @classmethod
     def of(cls, sample: "ClientHealthSample") -> "ClientHealth":
-        """The summary of what the load generator sampled about itself during the measured phase."""
+        """The summary of what the load generator sampled about itself during the measured phase.
+        With several load processes, a process-level figure (event-loop lag, stalls, schedule lag,
+        CPU of one core) is the worst process's: one saturated process is enough to bind the run;
+        the achieved load is the whole run's."""
+        if sample.workers:
+            each = tuple(cls.of(worker) for worker in sample.workers)
+            whole = cls._of_one(sample)
+            return dataclasses.replace(
+                whole, workers=each, loop_lag_p99_ms=_worst(h.loop_lag_p99_ms for h in each),
+                loop_lag_max_ms=_worst(h.loop_lag_max_ms for h in each),
+                stalled_fraction=_worst(h.stalled_fraction for h in each),
+                schedule_lag_p99_ms=_worst(h.schedule_lag_p99_ms for h in each),
+                cpu_fraction=_worst(h.cpu_fraction for h in each))
+        return cls._of_one(sample)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "ClientHealth":
+        """Inverse of `dataclasses.asdict`."""
+        values = dict(data)
+        values["workers"] = tuple(cls.from_json(w) for w in values.get("workers") or ())
+        return cls(**values)
+
+    @classmethod
+    def _of_one(cls, sample: "ClientHealthSample") -> "ClientHealth":
 
         def p99(values: list[float]) -> float | None:
             return float(np.percentile(values, 99)) if values else None
@@ -58,7 +88,14 @@ class ClientHealth:
             achieved_rate=sample.achieved_rate,
             target_rate=sample.target_rate,
             cpu_fraction=sample.cpu_s / sample.wall_s if sample.wall_s > 0 else None,
+            where=sample.where, clock_offset_ms=sample.clock_offset_ms,
+            clock_uncertainty_ms=sample.clock_uncertainty_ms, clock_drift_ms=sample.clock_drift_ms,
         )
+
+
+def _worst(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ trusted. What cannot be measured is an ERROR, never a skip.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,15 +22,17 @@ from ..verdict import GateResult
 from .contract import ClientHealth
 from .journal import ScenarioEnd, ScenarioStart, ScenarioUnmeasured, decide, replay
 from .judge import early_stop, look_every, planned_looks, retokenized_counts
-from .measure import LoadRun, Progress, RecordWriter, ServingTarget, plan_requests, prompt_seed, run_load
-from .records import Deadlines
+from .measure import LoadRun, Progress, RecordWriter, RequestPlan, ServingTarget, plan_requests, prompt_seed, run_load
+from .records import Deadlines, RequestRecord
+from .replicas import wake_targets
+from .routed import wake_endpoints
 from .result import log_lines
-from .spec import DEADLINE_KEYS, DEFAULT_DEADLINES, Scenario
+from .spec import DEADLINE_KEYS, DEFAULT_DEADLINES, DEFAULT_ROUTING, Scenario
 from .workload import WorkloadError
 
 if TYPE_CHECKING:
     from ..context import GateContext
-    from ..endpoint import EndpointInfo
+    from ..endpoint import Deployment, EndpointInfo
     from ..settings import Settings
 
 ADHOC_PROFILE = "adhoc"
@@ -145,19 +148,33 @@ def deadlines_for(case: ServingCase, settings: Settings) -> Deadlines:
     })
 
 
-def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings) -> ServingTarget:
-    """Where and how this case sends: the endpoint, with the options layered over the profile."""
+def routing_of(profile: Profile, settings: Settings) -> str:
+    """How requests are spread over a deployment's replicas: --deepseek-routing > the profile's
+    routing: > round-robin."""
+    return str(settings.layered("routing", profile.routing, DEFAULT_ROUTING))
+
+
+def target_for(case: ServingCase, endpoint: EndpointInfo, settings: Settings,
+               deployment: Deployment | None = None) -> ServingTarget:
+    """Where and how this case sends: the endpoint (or the deployment of several URLs it is the first
+    replica of), with the options layered over the profile. Per-node figures divide by the
+    profile's nodes, however many URLs the deployment has."""
+    replicas = deployment.replicas if deployment is not None else (endpoint,)
+    woken = deployment.warmup if deployment is not None else ()
     return ServingTarget(
         base_url=endpoint.base_url,
         model=endpoint.model,
         api=api_of(case, settings),  # type: ignore[arg-type]
         api_key=settings.api_key,
-        simulated=endpoint.simulated,
+        simulated=any(info.simulated for info in (endpoint, *replicas, *woken)),
         has_tokenize=endpoint.has_tokenize,
         nodes=settings.layered("nodes", case.profile.nodes),
         devices_per_node=settings.layered("devices_per_node", case.profile.devices_per_node),
         deadlines=deadlines_for(case, settings),
         tls=endpoint.tls,
+        replicas=tuple(info.base_url for info in replicas) if len(replicas) > 1 else (),
+        warmup_urls=tuple(info.base_url for info in woken),
+        routing=routing_of(case.profile, settings),
     )
 
 
@@ -184,16 +201,44 @@ def run(case: ServingCase, ctx: GateContext) -> GateResult:
     endpoint = ctx.endpoint
     if endpoint is None:
         return _not_measured(case, ctx, api_of(case, ctx.settings), False, NO_ENDPOINT)
-    target = target_for(case, endpoint, ctx.settings)
+    target = target_for(case, endpoint, ctx.settings, ctx.deployment)
     try:
         tokenizer = ctx.tokenizer()
     except TokenizerError as exc:
         return _not_measured(case, ctx, target.api, target.simulated, f"the tokenizer could not be loaded: {exc}")
     try:
-        with ctx.measuring(endpoint):
+        with _holding(ctx, ctx.deployment.replicas if ctx.deployment is not None else (endpoint,)):
             return measure_case(case, target, tokenizer, ctx)
     except WorkloadError as exc:
         return _not_measured(case, ctx, target.api, target.simulated, f"the workload could not be built: {exc}")
+
+
+@contextlib.contextmanager
+def _holding(ctx: GateContext, endpoints: Sequence[EndpointInfo]) -> Iterator[None]:
+    """Hold every endpoint measured on (`GateContext.measuring`), each lock once and always in the
+    same order, so that two deployments sharing a replica never wait for each other in a circle."""
+    with contextlib.ExitStack() as stack:
+        for info in sorted({info.lock_name: info for info in endpoints}.values(), key=lambda info: info.lock_name):
+            stack.enter_context(ctx.measuring(info))
+        yield
+
+
+def _wake(target: ServingTarget, plan: RequestPlan, request_prefix: str, writer: RecordWriter
+          ) -> tuple[RequestPlan, list[RequestRecord], str | None]:
+    """Wake every URL of a deployment of several (one warm-up request each, all at once) before the
+    load: the plan left for the load, the records of the wake-up (written as they finish) and what
+    failed (None when every URL answered)."""
+    count = len(wake_targets(len(target.replica_urls()), len(target.warmup_urls)))
+    if not count:
+        return plan, [], None
+    woken: list[RequestRecord] = []
+
+    def keep(record: RequestRecord) -> None:
+        writer.write(record)
+        woken.append(record)
+
+    problem = wake_endpoints(target, plan.warmup[:count], request_prefix=request_prefix, on_record=keep)
+    return replace(plan, warmup=plan.warmup[count:]), woken, problem
 
 
 def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokenizer | None,
@@ -211,19 +256,26 @@ def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokeni
                           target=target, facts=plan.facts, looks=looks, planned=len(plan.measured),
                           records=str(ctx.folder.records_path), log=str(log_path), fingerprint=ctx.fingerprint)
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(start.to_json())])
+    prefix, writer = f"{ctx.folder.run_id}-{case_id}", RecordWriter(ctx.folder, ctx.nodeid, case_id)
+    plan, woken, problem = _wake(target, plan, prefix, writer)
+    if problem is not None:
+        writer.close()
+        return _not_measured(case, ctx, target.api, target.simulated, f"not measured: {problem}")
     progress = Progress(f"{case.profile.name}:{case_id}", len(plan.measured), ctx.progress)
     load = run_load(
-        LoadRun(scenario, target, plan, request_prefix=f"{ctx.folder.run_id}-{case_id}", tokenizer=tokenizer,
+        LoadRun(scenario, target, plan, request_prefix=prefix, tokenizer=tokenizer,
                 should_stop=early_stop(scenario, target, looks, on_look=progress.look),
                 check_every=look_every(len(plan.measured)), session_deadline=ctx.session_deadline),
-        RecordWriter(ctx.folder, ctx.nodeid, case_id),
+        writer,
         progress,
+        workers=ctx.settings.load_workers,
+        cluster=ctx.settings.load_cluster,
     )
     cut_short = f"{load.cut_short}; records: {ctx.folder.records_path}" if load.cut_short else None
     end = ScenarioEnd.of(ctx.nodeid, case_id, load, ClientHealth.of(load.health),
                          retokenized_counts(load.records, tokenizer), cut_short)
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(end.to_json())])
-    decision = decide(start, load.records, end)
+    decision = decide(start, woken + load.records, end)
     lines = log_lines(decision.result, decision.metrics, load.records, load.batch_latencies_ms)
     log_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return decision.result

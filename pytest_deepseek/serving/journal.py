@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..fingerprint import redacted_url
 from ..report.journal import Incomplete, Replayed
 from ..verdict import GateResult
 from .contract import ClientHealth, ContractViolation
@@ -32,6 +33,7 @@ from .load import LoadResult
 from .measure import ServingTarget
 from .metrics import RunMetrics
 from .records import RequestRecord, RunTimeline
+from .replicas import EndpointFigures, endpoint_breakdown
 from .result import measured_result, unmeasured_result
 from .spec import Scenario
 
@@ -145,7 +147,7 @@ class ScenarioEnd:
         counts = data.get("retokenized")
         return cls(
             nodeid=str(data["nodeid"]), case_id=str(data["scenario"]), timeline=_timeline_from_json(data["timeline"]),
-            health=ClientHealth(**data["health"]), stopped_early=bool(data.get("stopped_early")),
+            health=ClientHealth.from_json(data["health"]), stopped_early=bool(data.get("stopped_early")),
             batch_latencies_ms=tuple(data.get("batch_latencies_ms") or ()),
             retokenized=None if counts is None else {int(k): int(v) for k, v in counts.items()},
             cut_short=data.get("cut_short"),
@@ -207,8 +209,17 @@ def decide(start: ScenarioStart, records: Sequence[RequestRecord], end: Scenario
         health=end.health,
         stopped_early=end.stopped_early, batch_latencies_ms=end.batch_latencies_ms, facts=start.facts,
         records=start.records, log=start.log, failures=summarize_failures(records),
+        endpoints=endpoints_of(target, records),
     )
     return Decision(result, judgement.metrics)
+
+
+def endpoints_of(target: ServingTarget, records: Sequence[RequestRecord]) -> list[EndpointFigures]:
+    """Each endpoint's figures when the target has several URLs (none for one URL)."""
+    urls = target.endpoint_urls()
+    if len(urls) < 2:
+        return []
+    return endpoint_breakdown(records, [redacted_url(url) for url in urls], len(target.replica_urls()))
 
 
 def cut_short(end: ScenarioEnd) -> list[ContractViolation]:

@@ -15,12 +15,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from .load_merge import achieved_rate, mean_level, schedule_rate
 from .records import RequestRecord, RequestSpec, RunTimeline
 
 # (spec, t_queued, on_start) -> record; `on_start` gets the record while it is being filled.
 SendFn = Callable[[RequestSpec, int, Callable[[RequestRecord], None]], Awaitable[RequestRecord]]
 RecordSink = Callable[[RequestRecord], None]
 StopCheck = Callable[[Sequence[RequestRecord], RunTimeline], bool]
+StartBarrier = Callable[[], Awaitable[int]]  # waits for every load process; returns the common start time
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,13 @@ class ClientHealthSample:
     mean_in_flight: float = 0.0
     target_rate: float | None = None
     achieved_rate: float | None = None
+    workers: list["ClientHealthSample"] = field(default_factory=list)  # each load process's own, when several
+    # A load worker on a cluster node: where it ran, its clock minus the coordinator's (within the
+    # uncertainty), and how far that offset moved by the end of the run.
+    where: str | None = None
+    clock_offset_ms: float | None = None
+    clock_uncertainty_ms: float | None = None
+    clock_drift_ms: float | None = None
 
 
 @dataclass
@@ -97,6 +106,12 @@ def arrival_offsets(n: int, rate: float, arrival: str, burstiness: float, seed: 
     return offsets
 
 
+def cut_short_text(reason: str, after_s: float, measured: Sequence[RequestRecord], planned: int) -> str:
+    """Why a run stopped before its plan ran out, with what it had measured by then."""
+    finished = sum(1 for r in measured if r.success or r.error_kind is not None)
+    return f"{reason} after {after_s:.1f} s: {finished} of {planned} requests measured"
+
+
 class _LoopLagProbe:
     """Measures how late the event loop wakes a 10 ms sleeper (client saturation)."""
 
@@ -136,6 +151,7 @@ class LoadRunner:
         should_stop: StopCheck | None = None,
         check_every: int = 50,
         error_budget: float | None = None,
+        schedule: Sequence[float] | None = None,
     ) -> None:
         self.send = send
         self.shape = shape
@@ -143,6 +159,8 @@ class LoadRunner:
         self.should_stop = should_stop
         self.check_every = max(1, check_every)
         self.error_budget = error_budget  # failed measured requests allowed, as a share of those planned
+        self.schedule = schedule  # open loop: send offsets of the measured requests (default: drawn here)
+        self._t0_ns: int | None = None  # when the measured phase starts, when a barrier fixed it
         self.records: list[RequestRecord] = []
         self.measured: list[RequestRecord] = []
         self.live: dict[int, RequestRecord] = {}  # requests in flight, filled in place
@@ -159,6 +177,7 @@ class LoadRunner:
         self._t_run = time.perf_counter()
         self._t_cut: float | None = None
         self._waiting: set[asyncio.Task[object]] = set()  # tasks in a send or a schedule wait: `cut` cancels them
+        self.launched_offsets: list[float] = []  # open loop: the offsets of the arrivals sent so far
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _track(self, delta: int) -> None:
@@ -168,20 +187,12 @@ class LoadRunner:
 
     def mean_in_flight(self, start_ns: int, end_ns: int) -> float:
         """Time-average of requests in flight over [start_ns, end_ns] (achieved concurrency)."""
-        if end_ns <= start_ns:
-            return 0.0
-        area = 0.0
-        level = 0
-        previous = start_ns
-        for t, count in self._changes:
-            if t > start_ns:
-                area += level * (min(t, end_ns) - previous)
-                previous = min(t, end_ns)
-            if t >= end_ns:
-                break
-            level = count
-        area += level * (end_ns - previous) if previous < end_ns else 0.0
-        return area / (end_ns - start_ns)
+        return mean_level(self._changes, start_ns, end_ns)
+
+    @property
+    def in_flight_log(self) -> list[tuple[int, int]]:
+        """(time, measured requests in flight from then on), in time order."""
+        return self._changes
 
     def _started(self, record: RequestRecord) -> None:
         self.live[record.index] = record
@@ -205,6 +216,10 @@ class LoadRunner:
             if task is not current:
                 task.cancel()
 
+    def stop(self) -> None:
+        """Send nothing more; the requests in flight finish (an early stop decided elsewhere)."""
+        self._stop = True
+
     def _cut_here(self) -> bool:
         """In a task `cut` cancelled: take its cancellation back (True), unless someone else also
         cancelled it (False: the cancellation must go on)."""
@@ -224,9 +239,8 @@ class LoadRunner:
         """Why the run stopped before its plan ran out, with what it measured by then."""
         if self.cut_reason is None:
             return None
-        finished = sum(1 for r in self.measured if r.success or r.error_kind is not None)
-        after = (self._t_cut or time.perf_counter()) - self._t_run
-        return f"{self.cut_reason} after {after:.1f} s: {finished} of {self.planned} requests measured"
+        return cut_short_text(self.cut_reason, (self._t_cut or time.perf_counter()) - self._t_run, self.measured,
+                              self.planned)
 
     # -- one request ---------------------------------------------------------------------------
     async def _one(self, spec: RequestSpec, t_queued: int, t_scheduled: int | None = None) -> RequestRecord | None:
@@ -324,9 +338,12 @@ class LoadRunner:
 
     async def _open(self, specs: Sequence[RequestSpec]) -> None:
         rate = self.shape.request_rate or math.inf
-        offsets = arrival_offsets(len(specs), rate, self.shape.arrival, self.shape.burstiness, self.shape.seed)
+        if self.schedule is not None:
+            offsets = list(self.schedule)
+        else:
+            offsets = arrival_offsets(len(specs), rate, self.shape.arrival, self.shape.burstiness, self.shape.seed)
         cap = asyncio.Semaphore(self.shape.max_concurrency) if self.shape.max_concurrency else None
-        t0 = time.perf_counter_ns()
+        t0 = self._t0_ns or time.perf_counter_ns()
         deadline_ns = t0 + int(self.shape.duration_s * 1e9) if self.shape.duration_s else None
         tasks: list[asyncio.Task[RequestRecord | None]] = []
 
@@ -338,7 +355,7 @@ class LoadRunner:
             async with cap:
                 return await self._one_scheduled(spec, t_queued, t_scheduled)
 
-        launched_offsets: list[float] = []
+        launched_offsets = self.launched_offsets
         for spec, offset in zip(specs, offsets):
             t_scheduled = t0 + int(offset * 1e9)
             if self._stop or (deadline_ns is not None and t_scheduled > deadline_ns):
@@ -352,9 +369,8 @@ class LoadRunner:
             tasks.append(asyncio.ensure_future(capped(spec, t_scheduled)))
         if not math.isinf(rate):
             self._drain_started()
-            if len(launched_offsets) > 1 and launched_offsets[-1] > 0:
-                # The schedule's own rate: what the client was asked to achieve with these arrivals.
-                self.health.target_rate = (len(launched_offsets) - 1) / launched_offsets[-1]
+            # The schedule's own rate: what the client was asked to achieve with these arrivals.
+            self.health.target_rate = schedule_rate(launched_offsets, len(launched_offsets)) or self.health.target_rate
         await asyncio.gather(*tasks)
 
     async def _wait(self, delay: float) -> bool:
@@ -392,8 +408,11 @@ class LoadRunner:
         return latencies
 
     # -- entry point ---------------------------------------------------------------------------
-    async def run(self, warmup: Sequence[RequestSpec], measured: Sequence[RequestSpec]) -> LoadResult:
-        """Send the warmup requests (excluded from every figure), then the measured ones."""
+    async def run(self, warmup: Sequence[RequestSpec], measured: Sequence[RequestSpec],
+                  start: StartBarrier | None = None) -> LoadResult:
+        """Send the warmup requests (excluded from every figure), then the measured ones; with
+        `start`, the measured phase begins at the perf_counter_ns time it returns (other load
+        processes start theirs at the same instant)."""
         self.health = ClientHealthSample(target_concurrency=self.shape.concurrency, target_rate=self.shape.request_rate)
         self.planned = len(measured)
         self._t_run = time.perf_counter()
@@ -406,6 +425,9 @@ class LoadRunner:
                     await self._one(spec, time.perf_counter_ns())
 
             await asyncio.gather(*(warm(spec) for spec in warmup))
+        if start is not None:
+            self._t0_ns = await start()
+            await asyncio.sleep(max(0.0, (self._t0_ns - time.perf_counter_ns()) / 1e9))
         probe = _LoopLagProbe()
         probe.start()
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -427,9 +449,8 @@ class LoadRunner:
             self.health.mean_in_flight = self.mean_in_flight(tl.t_load_reached, tl.t_drain_start)
         elif tl.t_start:
             self.health.mean_in_flight = self.mean_in_flight(tl.t_start, tl.t_end)
-        sends = sorted(r.t_send for r in self.measured if r.t_send)
-        if self.shape.mode == "open" and len(sends) > 1 and sends[-1] > sends[0]:
-            self.health.achieved_rate = (len(sends) - 1) / ((sends[-1] - sends[0]) / 1e9)
+        if self.shape.mode == "open":
+            self.health.achieved_rate = achieved_rate(self.measured)
         if self.shape.mode == "batch" or (self.shape.mode == "open" and math.isinf(self.shape.request_rate or 0)):
             # No refill happens in these modes: the run window is the only meaningful window.
             self.timeline.t_load_reached = None

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..run_async import run_async
 from ..context import SessionDeadline
 from ..credentials import KeyLike
 from ..fingerprint import redacted_url
@@ -22,11 +23,13 @@ from ..report.progress import PLAIN_EVERY_S, ProgressCounts, ProgressOutput, Pro
 from ..report.store import RunFolder
 from ..tls import SYSTEM, TlsPolicy
 from ..tokenizers import TextTokenizer
-from .client import make_http_client, send_request
 from .endpoint_api import EndpointError, tokenize
-from .load import LoadResult, LoadRunner, LoadShape, StopCheck
+from .load import LoadResult, LoadRunner, LoadShape, StartBarrier, StopCheck
+from .load_split import MODES_SHARED, LoadPart, split_load, worker_count
 from .records import ApiKind, Deadlines, RequestRecord, RequestSpec
-from .spec import Scenario
+from .replicas import warmup_count
+from .routed import ReplicaClients
+from .spec import DEFAULT_ROUTING, Scenario
 from .workload import PromptBuilder, WorkloadParams, build_prompt_set, prompt_set_hash, to_requests
 
 ProgressFn = Callable[[str], None]
@@ -47,13 +50,30 @@ class ServingTarget:
     devices_per_node: int = 1
     deadlines: Deadlines = Deadlines()
     tls: TlsPolicy = SYSTEM
+    # One deployment behind several URLs (see `replicas`): every URL the requests are routed over
+    # when there are several (`base_url` is the first), and URLs only woken up before measuring.
+    replicas: tuple[str, ...] = ()
+    warmup_urls: tuple[str, ...] = ()
+    routing: str = DEFAULT_ROUTING
+
+    def replica_urls(self) -> tuple[str, ...]:
+        """The URLs the measured requests go to: the replicas, else `base_url` alone."""
+        return self.replicas or (self.base_url,)
+
+    def endpoint_urls(self) -> tuple[str, ...]:
+        """Every URL of the deployment, numbered as the records' `endpoint`: replicas, then warm-up only."""
+        return self.replica_urls() + self.warmup_urls
 
     def to_json(self) -> dict[str, Any]:
-        """The fields a result depends on, as plain JSON (never the API key, the URL's credentials nor
-        the TLS policy)."""
+        """The fields a result depends on, as plain JSON (never the API key, the URLs' credentials nor
+        the TLS policy). A target of one URL has no replica keys."""
         out: dict[str, Any] = {name: getattr(self, name) for name in _TARGET_FIELDS}
         out["base_url"] = redacted_url(self.base_url)
         out["deadlines"] = self.deadlines.to_json()
+        if len(self.replicas) > 1:
+            out.update(replicas=[redacted_url(url) for url in self.replicas], routing=self.routing)
+        if self.warmup_urls:
+            out["warmup_urls"] = [redacted_url(url) for url in self.warmup_urls]
         return out
 
     @classmethod
@@ -64,7 +84,8 @@ class ServingTarget:
             deadlines = Deadlines.from_json(data["deadlines"])
         else:
             deadlines = Deadlines(total_s=float(data["timeout_s"])) if data.get("timeout_s") else Deadlines()
-        return cls(**values, deadlines=deadlines)
+        return cls(**values, deadlines=deadlines, replicas=tuple(data.get("replicas") or ()),
+                   warmup_urls=tuple(data.get("warmup_urls") or ()), routing=str(data.get("routing") or DEFAULT_ROUTING))
 
 
 _TARGET_FIELDS = ("base_url", "model", "api", "simulated", "has_tokenize", "nodes", "devices_per_node")
@@ -111,23 +132,25 @@ def measured_count(scenario: Scenario) -> int:
 def plan_requests(scenario: Scenario, target: ServingTarget, tokenizer: TextTokenizer | None,
                   seed: int | None = None) -> RequestPlan:
     """Warmup and measured requests for `scenario` (raises `WorkloadError` when the prompt set
-    cannot be built as asked)."""
+    cannot be built as asked). A target of several URLs gets enough warm-up requests to wake each
+    (`replicas.warmup_count`)."""
     builder = PromptBuilder(tokenizer, target.api) if tokenizer is not None else None
     alignment = "none"
     if builder is not None:
         builder.count_offset, alignment = count_offset(target, builder)
+    warmup = warmup_count(scenario.warmup, len(target.replica_urls()), len(target.warmup_urls))
     params = WorkloadParams(
-        dataset=scenario.dataset, count=scenario.warmup + measured_count(scenario), input_len=scenario.input_len,
+        dataset=scenario.dataset, count=warmup + measured_count(scenario), input_len=scenario.input_len,
         output_len=scenario.output_len, seed=scenario.seed if seed is None else seed, prefix_len=scenario.prefix_len,
         dataset_path=scenario.dataset_path, api=target.api,
         count_offset=builder.count_offset if builder is not None else 0,
     )
     items = build_prompt_set(params, builder)
-    specs = to_requests(items, api=target.api, model=target.model, warmup=scenario.warmup,
+    specs = to_requests(items, api=target.api, model=target.model, warmup=warmup,
                         force_output_len=scenario.force_output_len)
     facts = {"prompt_set_hash": prompt_set_hash(items), "prompt_seed": params.seed,
              "prompt_alignment": alignment, "count_offset": params.count_offset}
-    return RequestPlan(specs[: scenario.warmup], specs[scenario.warmup:], facts)
+    return RequestPlan(specs[:warmup], specs[warmup:], facts)
 
 
 class RecordWriter:
@@ -239,48 +262,68 @@ class LoadRun:
 
 
 async def drive(run: LoadRun, on_record: Callable[[RequestRecord], None],
-                alongside: Callable[[LoadRunner], Awaitable[Any]] | None = None) -> LoadResult:
+                alongside: Callable[[LoadRunner], Awaitable[Any]] | None = None,
+                part: LoadPart | None = None, start: StartBarrier | None = None) -> LoadResult:
     """Drive `run` through the streaming client on this event loop; `alongside(runner)`, when given,
-    runs beside the load on the same loop (a sampler watching the runner).
+    runs beside the load on the same loop (a sampler watching the runner). In a load worker, `part`
+    is its share of the plan (the coordinator counts failures and looks) and `start` the barrier
+    before the measured phase.
 
     The run is cut (nothing more sent, requests in flight cancelled and kept as in flight) once its
     failures blow the scenario's error budget, or when the session deadline passes.
     """
     scenario, target, tokenizer = run.scenario, run.target, run.tokenizer
     count_tokens = (lambda text: len(tokenizer.encode(text))) if tokenizer is not None else None
-    async with make_http_client(target.base_url, concurrency=pool_size(scenario, len(run.plan.measured)),
-                                api_key=target.api_key, deadlines=target.deadlines, tls=target.tls) as http:
+    async with ReplicaClients(target, pool=pool_size(scenario, len(run.plan.measured))) as clients:
 
         async def send(spec: RequestSpec, t_queued: int, on_start: Callable[[RequestRecord], None]) -> RequestRecord:
-            return await send_request(http, spec, request_id=f"{run.request_prefix}-{spec.index}", t_queued=t_queued,
+            return await clients.send(spec, request_id=f"{run.request_prefix}-{spec.index}", t_queued=t_queued,
                                       count_tokens=count_tokens, continuous_usage=scenario.continuous_usage,
                                       on_start=on_start)
 
-        runner = LoadRunner(send, load_shape(scenario), on_record=on_record, should_stop=run.should_stop,
-                            check_every=run.check_every, error_budget=scenario.error_budget)
+        if part is None:
+            runner = LoadRunner(send, load_shape(scenario), on_record=on_record, should_stop=run.should_stop,
+                                check_every=run.check_every, error_budget=scenario.error_budget)
+            warmup, measured = run.plan.warmup, run.plan.measured
+        else:
+            runner = LoadRunner(send, part.shape, on_record=on_record, schedule=part.schedule)
+            warmup, measured = list(part.warmup), list(part.measured)
         deadline = run.session_deadline
         timer = None if deadline is None else asyncio.get_running_loop().call_later(
             max(0.0, deadline.left_s()), runner.cut, deadline.reached())
         try:
             if alongside is None:
-                return await runner.run(run.plan.warmup, run.plan.measured)
-            result, _ = await asyncio.gather(runner.run(run.plan.warmup, run.plan.measured), alongside(runner))
+                return await runner.run(warmup, measured, start)
+            result, _ = await asyncio.gather(runner.run(warmup, measured, start), alongside(runner))
             return result
         finally:
             if timer is not None:
                 timer.cancel()
 
 
-def run_load(run: LoadRun, writer: RecordWriter, progress: Progress) -> LoadResult:
+def run_load(run: LoadRun, writer: RecordWriter, progress: Progress, workers: int | None = 1,
+             cluster: str | None = None) -> LoadResult:
     """Send the plan's requests (warmup, then measured) and return what the client saw; every
-    record goes to `writer` and `progress` as it finishes."""
+    record goes to `writer` and `progress` as it finishes. `workers`: load processes to share the
+    load among (None: one per usable CPU; see `load_split.worker_count`); `cluster`: a Ray cluster
+    address, whose client nodes run them (a batch scenario stays in this process)."""
 
     def on_record(record: RequestRecord) -> None:
         writer.write(record)
         progress.update(record)
 
+    shape = load_shape(run.scenario)
+    count = worker_count(workers, shape, len(run.plan.measured), len(os.sched_getaffinity(0)))
     try:
-        return asyncio.run(drive(run, on_record))
+        if cluster is not None and shape.mode in MODES_SHARED:
+            from .ray_link import run_on_cluster  # imports Ray: only loaded when asked for
+
+            return run_on_cluster(cluster, run, workers, on_record)
+        if count > 1:
+            from .load_workers import run_with_workers  # spawns processes: only loaded when asked for
+
+            return run_with_workers(run, split_load(shape, run.plan.warmup, run.plan.measured, count), on_record)
+        return run_async(drive(run, on_record))
     finally:
         writer.close()
         progress.finish()

@@ -121,6 +121,9 @@ class RequestRecord:
     error_kind: str | None = None
     error_detail: str | None = None
     retry_after_s: int | None = None  # rate_limited: the server's Retry-After, in seconds
+    # The endpoint it was sent to, numbered as `ServingTarget.endpoint_urls()` (replicas, then URLs
+    # only woken up); None when the target has one URL (and then not written to records.jsonl).
+    endpoint: int | None = None
 
     @property
     def queue_wait_ns(self) -> int:
@@ -142,6 +145,8 @@ class RequestRecord:
         only a compacted record's arrays become lists.
         """
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        if self.endpoint is None:
+            del data["endpoint"]
         if isinstance(self.event_times, array):
             data["event_times"] = self.event_times.tolist()
             data["event_tokens"] = list(self.event_tokens)

@@ -17,6 +17,7 @@ from .contract import ClientHealth, ContractViolation, is_client_bound
 from .failures import FailureSummary, failure_lines
 from .metrics import RunMetrics
 from .records import RequestRecord
+from .replicas import EndpointFigures
 from .spec import ClientLimits, Scenario
 
 # Headline numbers, as JUnit properties (`deepseek.<name>`).
@@ -33,13 +34,36 @@ def describe(scenario: Scenario, api: str) -> dict[str, Any]:
 
 def client_summary(health: ClientHealth, limits: ClientLimits,
                    violations: Sequence[ContractViolation]) -> dict[str, Any]:
-    """The load generator's own health, the limits it was held to, and whether it bound the run."""
-    return {
+    """The load generator's own health, the limits it was held to, and whether it bound the run
+    (with several load processes, each one's own health under `workers`)."""
+    out: dict[str, Any] = {
         "loop_lag_p99_ms": health.loop_lag_p99_ms, "loop_lag_max_ms": health.loop_lag_max_ms,
         "schedule_lag_p99_ms": health.schedule_lag_p99_ms, "cpu_fraction": health.cpu_fraction,
         "achieved_concurrency": health.achieved_concurrency, "achieved_rate": health.achieved_rate,
         "client_bound": is_client_bound(violations), "limits": limits.to_json(),
     }
+    if health.workers:
+        out["workers"] = [{"loop_lag_p99_ms": w.loop_lag_p99_ms, "loop_lag_max_ms": w.loop_lag_max_ms,
+                           "schedule_lag_p99_ms": w.schedule_lag_p99_ms, "cpu_fraction": w.cpu_fraction,
+                           **_placed(w)}
+                          for w in health.workers]
+    return out
+
+
+def _placed(worker: ClientHealth) -> dict[str, Any]:
+    """Where a load worker on a cluster node ran and its clock against the coordinator's (local: nothing)."""
+    if worker.where is None:
+        return {}
+    return {"where": worker.where, "clock_offset_ms": worker.clock_offset_ms,
+            "clock_uncertainty_ms": worker.clock_uncertainty_ms, "clock_drift_ms": worker.clock_drift_ms}
+
+
+def _worker_lines(result: GateResult) -> list[str]:
+    """One log line per load worker that ran on a cluster node."""
+    workers = (result.details.get("client") or {}).get("workers") or []
+    return [f"Load worker {w['where']}: clock offset {_fmt(w.get('clock_offset_ms'), 3)} "
+            f"+/- {_fmt(w.get('clock_uncertainty_ms'), 3)} ms, drift {_fmt(w.get('clock_drift_ms'), 3)} ms"
+            for w in workers if w.get("where")]
 
 
 def figures(metrics: RunMetrics) -> dict[str, float | None]:
@@ -51,9 +75,10 @@ def measured_result(
     *, profile: str, case_id: str, scenario: Scenario, api: str, model: str, simulated: bool, nodes: int,
     devices_per_node: int, metrics: RunMetrics, checks: Sequence[Check], violations: Sequence[ContractViolation],
     health: ClientHealth, stopped_early: bool, batch_latencies_ms: Sequence[float], facts: Mapping[str, Any],
-    records: str, log: str, failures: FailureSummary | None = None,
+    records: str, log: str, failures: FailureSummary | None = None, endpoints: Sequence[EndpointFigures] = (),
 ) -> GateResult:
-    """The result of a scenario that ran: contract violations are problems (ERROR), then the checks."""
+    """The result of a scenario that ran: contract violations are problems (ERROR), then the checks.
+    `endpoints`: each endpoint's figures, for a deployment measured on (or woken through) several URLs."""
     return GateResult.decide(
         "serving", profile, case_id, checks,
         problems=[v.message for v in violations],
@@ -75,6 +100,7 @@ def measured_result(
             "devices_per_node": devices_per_node,
             "model": model,
             "failures": (failures or FailureSummary(measured=0)).to_json(),
+            **({"endpoints": [figures.to_json() for figures in endpoints]} if endpoints else {}),
             **facts,
         },
     )
@@ -97,6 +123,14 @@ def _fmt(value: Any, digits: int = 2) -> str:
 def _latency_line(label: str, stats: Mapping[str, Any]) -> str:
     return (f"{label} (ms): mean {_fmt(stats.get('mean'))}, p50 {_fmt(stats.get('p50'))}, "
             f"p90 {_fmt(stats.get('p90'))}, p99 {_fmt(stats.get('p99'))}")
+
+
+def endpoint_line(item: Mapping[str, Any]) -> str:
+    """One endpoint of a deployment of several URLs, as the log shows it."""
+    ttft = item.get("ttft_ms") or {}
+    return (f"Endpoint {item.get('endpoint')} ({item.get('role')}): {item.get('requests')} requests, "
+            f"{item.get('failed')} failed, {item.get('warmup')} warm-up, output {_fmt(item.get('output_throughput'))} "
+            f"token/s (run window), TTFT p50 {_fmt(ttft.get('p50'))} ms, p99 {_fmt(ttft.get('p99'))} ms")
 
 
 def log_lines(result: GateResult, metrics: RunMetrics, records: Sequence[RequestRecord],
@@ -127,10 +161,12 @@ def log_lines(result: GateResult, metrics: RunMetrics, records: Sequence[Request
         lat = np.asarray(batch_latencies_ms)
         lines.append(f"Batch latency (ms): mean {lat.mean():.2f}, p50 {np.percentile(lat, 50):.2f}, "
                      f"p90 {np.percentile(lat, 90):.2f}, p99 {np.percentile(lat, 99):.2f}")
+    lines += [endpoint_line(item) for item in result.details.get("endpoints") or ()]
     failures = result.details.get("failures") or {}
     if failures.get("by_kind") or failures.get("notes"):
         lines.append("Failed requests by kind:")
         lines += [f"  {line}" for line in failure_lines(failures)]
+    lines += _worker_lines(result)
     lines += [f"check: {check.message}" for check in result.checks]
     lines += [f"contract: {problem}" for problem in result.problems]
     lines += [f"Verdict: {result.verdict.upper()}", "=================================================="]

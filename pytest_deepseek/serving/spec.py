@@ -47,6 +47,14 @@ DEADLINE_KEYS: tuple[tuple[str, str, str], ...] = (
     ("timeout_s", "request_timeout", "total_s"),
 )
 DEFAULT_DEADLINES = Deadlines()
+# How requests are spread over the replicas of one deployment (several URLs, no proxy in front):
+# in turn, or to the replica with the fewest requests in flight.
+ROUTING_POLICIES = ("round-robin", "least-outstanding")
+DEFAULT_ROUTING = ROUTING_POLICIES[0]
+# The part an endpoint of such a deployment plays: measured (requests are routed to it), or only
+# woken up before measuring (a replica behind the proxy that is measured).
+REPLICA = "replica"
+WARMUP_ONLY = "warm-up"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..run_async import run_async
 from ..serving.client import make_http_client, send_request
 from ..serving.load import LoadResult, LoadRunner, LoadShape
 from ..serving.metrics import compute_run_metrics, tpot_ms
@@ -128,7 +129,7 @@ def measure_against_sim(url: str, folder: Path, *, concurrency: int, prompts: in
     truth_path = folder / "truth.jsonl"
     shape = LoadShape(mode=mode, concurrency=concurrency if mode == "closed" else None, request_rate=rate)
     with start_sim(url, truth_path=truth_path, log_path=folder / "sim.log") as sim:
-        load = asyncio.run(_run_load(sim.base_url, sim.model, shape, prompts, output_len, concurrency))
+        load = run_async(_run_load(sim.base_url, sim.model, shape, prompts, output_len, concurrency))
     truth = read_truth(truth_path)
     metrics = compute_run_metrics(load.records, load.timeline)
     if metrics.window_start_ns is None or metrics.window_end_ns is None:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..run_async import run_async
 from ..endpoint import probe_endpoint
 from ..report.store import RunFolder
 from ..serving.contract import ClientHealth
@@ -514,7 +515,7 @@ def run_soak(config: SoakConfig, results_dir: Path, on_interval: Callable[[Inter
         plan = steady_plan(config, target, tokenizer, request_budget(config, sim_config))
         writer = RecordWriter(folder, "benchmarks/soak.py", config.scenario().ident)
         try:
-            result, sampler, sink = asyncio.run(_drive(config, target, plan, tokenizer, writer, sim.pid, on_interval))
+            result, sampler, sink = run_async(_drive(config, target, plan, tokenizer, writer, sim.pid, on_interval))
         finally:
             writer.close()
     return SoakRun(intervals=sampler.intervals, finished=sink.finished, failed=sink.failed,

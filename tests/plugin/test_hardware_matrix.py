@@ -148,10 +148,10 @@ def test_a_profile_without_a_named_endpoint_uses_its_endpoint_key(pytester: Any)
 
 @pytest.mark.parametrize("options, says", [
     ((f"--endpoint=h-mid={FAST}",), "no profile 'h-mid'"),
-    ((f"--endpoint=h-fast={FAST}", f"--endpoint=h-fast={SLOW}"), "gives profile 'h-fast' two URLs"),
+    ((f"--endpoint=h-fast={FAST}", f"--deepseek-warmup-endpoint=h-mid={SLOW}"), "no profile 'h-mid'"),
     ((FAST, SLOW), "match no profile's endpoint: key"),
     ((f"--endpoint=h-fast={FAST}", "--deepseek-profile=h-fast,h-slow"), "no endpoint for profile(s) h-slow"),
-], ids=["unknown-profile", "two-urls-one-profile", "two-loose-urls", "profile-left-without"])
+], ids=["unknown-profile", "warmup-for-unknown-profile", "two-loose-urls", "profile-left-without"])
 def test_bad_endpoint_combinations_are_one_usage_error(pytester: Any, options: tuple[str, ...], says: str) -> None:
     _project(pytester)
     options = tuple(o if o.startswith("-") else f"--endpoint={o}" for o in options)

@@ -1,0 +1,473 @@
+"""Load from several worker processes, each with its own event loop and connections.
+
+The coordinator (the pytest process) deals the scenario out (`load_split`), starts the workers,
+waits until each has sent its warm-up requests, and gives them one start time: the measured
+phase begins at the same instant everywhere (perf_counter is CLOCK_MONOTONIC, one time axis for
+the processes of a host; a worker on another machine has its clock offset measured and its times
+shifted onto the coordinator's). Records stream back in small batches as requests finish and go
+to the run's writer and progress as in one process; the coordinator counts failures against the
+error budget, takes the early-stop looks over every worker's records, and cuts or stops all of
+them. The result is merged as if one client had sent it (`load_merge`).
+
+A worker talks to the coordinator through a `WorkerLink`; `LocalLink` runs it as a local process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..run_async import run_async
+from .load import ClientHealthSample, LoadResult, LoadRunner, cut_short_text
+from .load_merge import (achieved_rate, mean_level, merge_levels, merge_timelines, peak_level, schedule_rate,
+                         shift_log, shift_record, shift_timeline)
+from .load_split import LoadPart, global_schedule
+from .measure import LoadRun, RequestPlan, drive, load_shape
+from .records import RequestRecord, RunTimeline
+
+# Worker -> coordinator
+READY = "ready"  # warm-up sent; waiting for the start time
+RECORDS = "records"  # (RECORDS, [RequestRecord, ...]) finished requests, in finishing order
+IN_FLIGHT = "in_flight"  # (IN_FLIGHT, [RequestRecord, ...], RunTimeline) answer to LOOK
+DONE = "done"  # (DONE, WorkerOutcome)
+FAILED = "failed"  # (FAILED, text) the worker raised; GONE: its process ended without a word
+GONE = "gone"
+# Coordinator -> worker
+GO = "go"  # (GO, start time on the worker's clock)
+LOOK = "look"  # send the records finished so far and a snapshot of those in flight
+STOP = "stop"  # send nothing more, let the requests in flight finish
+CUT = "cut"  # (CUT, reason) stop now, cancel the requests in flight (kept as in flight)
+
+FLUSH_EVERY_S = 0.1  # how often a worker sends its finished records
+START_MARGIN_S = 0.2  # the start time is this far ahead of the GO message
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    """What one worker runs: the scenario's run (its own share of the plan) and its part."""
+
+    run: LoadRun
+    part: LoadPart
+
+
+@dataclass
+class WorkerOutcome:
+    """What a worker knew at the end that its records do not say."""
+
+    index: int
+    timeline: RunTimeline
+    health: ClientHealthSample
+    in_flight_log: list[tuple[int, int]]
+    launched: int  # open loop: arrivals sent
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+
+def job_for(run: LoadRun, part: LoadPart) -> WorkerJob:
+    """The job of the worker running `part` (no look, no deadline: the coordinator owns them)."""
+    plan = RequestPlan(list(part.warmup), list(part.measured), {})
+    return WorkerJob(dataclasses.replace(run, plan=plan, should_stop=None, session_deadline=None), part)
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker side
+
+
+async def serve_job(job: WorkerJob, inbox: asyncio.Queue[tuple[Any, ...]], emit: Callable[[tuple[Any, ...]], None]) -> None:
+    """Run `job` on this event loop: messages from the coordinator arrive in `inbox`, `emit` sends."""
+    pending: list[RequestRecord] = []
+    go: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    def flush() -> None:
+        if pending:
+            emit((RECORDS, pending[:]))
+            pending.clear()
+
+    async def start() -> int:
+        flush()
+        emit((READY,))
+        return await go
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            flush()
+
+    async def listen(runner: LoadRunner) -> None:
+        while True:
+            message = await inbox.get()
+            if message[0] == GO and not go.done():
+                go.set_result(int(message[1]))
+            elif message[0] == LOOK:
+                flush()
+                emit((IN_FLIGHT, runner.in_flight_snapshot(), dataclasses.replace(runner.timeline)))
+            elif message[0] == STOP:
+                runner.stop()
+            elif message[0] == CUT:
+                runner.cut(str(message[1]))
+                if not go.done():
+                    go.set_result(time.perf_counter_ns())
+
+    tasks: list[asyncio.Task[None]] = [asyncio.ensure_future(flusher())]
+    runners: list[LoadRunner] = []
+
+    async def alongside(runner: LoadRunner) -> None:
+        runners.append(runner)
+        tasks.append(asyncio.ensure_future(listen(runner)))
+
+    try:
+        result = await drive(job.run, pending.append, alongside=alongside, part=job.part, start=start)
+    finally:
+        for task in tasks:
+            task.cancel()
+    flush()
+    runner = runners[0]
+    emit((DONE, WorkerOutcome(job.part.index, result.timeline, result.health, list(runner.in_flight_log),
+                              len(runner.launched_offsets))))
+
+
+def _process_main(job: WorkerJob, conn: Any) -> None:
+    """Entry point of a local worker process. Ctrl-C reaches the whole process group: the
+    coordinator decides what happens (it cuts the workers), so a worker ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(_serve_connection(job, conn))
+
+
+async def _serve_connection(job: WorkerJob, conn: Any) -> None:
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    def read() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(inbox.put_nowait, (CUT, "stopped: the coordinator went away"))
+                return
+            loop.call_soon_threadsafe(inbox.put_nowait, message)
+
+    threading.Thread(target=read, name="deepseek-load-worker-inbox", daemon=True).start()
+    try:
+        await serve_job(job, inbox, conn.send)
+    except BaseException:  # reported to the coordinator, whatever it was
+        conn.send((FAILED, traceback.format_exc()))
+        raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Links
+
+
+class WorkerLink(Protocol):
+    """One worker as the coordinator sees it."""
+
+    index: int
+    clock_offset_ns: int  # the worker's clock minus the coordinator's
+    where: str  # where it runs, for messages
+
+    def start(self, deliver: Callable[[int, tuple[Any, ...]], None]) -> None:
+        """Start the worker; every message it sends is passed to `deliver(index, message)` from any
+        thread (the caller makes it thread-safe); (GONE, text) once it is gone."""
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Send the worker a message (never raises: a gone worker is reported by `start`'s delivery)."""
+
+    def close(self) -> None:
+        """Wait a moment for the worker to end, then make sure it has."""
+
+
+class LocalLink:
+    """A worker in a local process (spawned: nothing of the pytest process is inherited)."""
+
+    def __init__(self, job: WorkerJob) -> None:
+        self.index = job.part.index
+        self.clock_offset_ns = 0
+        self.where = f"local process {self.index}"
+        self._job = job
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_process_main, args=(job, child), daemon=True,
+                                        name=f"deepseek-load-worker-{self.index}")
+        self._child = child
+
+    def start(self, deliver: Callable[[int, tuple[Any, ...]], None]) -> None:
+        self._process.start()
+        self._child.close()
+        self.where = f"local process {self.index} (pid {self._process.pid})"
+
+        def read() -> None:
+            while True:
+                try:
+                    message = self._conn.recv()
+                except (EOFError, OSError):
+                    self._process.join(5)
+                    deliver(self.index, (GONE, f"{self.where} ended (exit code {self._process.exitcode})"))
+                    return
+                deliver(self.index, message)
+
+        threading.Thread(target=read, name=f"deepseek-load-link-{self.index}", daemon=True).start()
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        try:
+            self._conn.send(message)
+        except (OSError, ValueError):
+            pass  # gone: its reader reports it
+
+    def close(self) -> None:
+        self._process.join(10)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The coordinator
+
+
+class _Coordinator:
+    """The state of one multi-process run on the coordinator's event loop."""
+
+    def __init__(self, run: LoadRun, parts: Sequence[LoadPart], links: Sequence[WorkerLink],
+                 on_record: Callable[[RequestRecord], None]) -> None:
+        self.run, self.parts, self.links, self.on_record = run, parts, links, on_record
+        self.shape = load_shape(run.scenario)
+        self.planned = len(run.plan.measured)
+        self.records: list[RequestRecord] = []
+        self.measured: list[list[RequestRecord]] = [[] for _ in links]
+        self.outcomes: dict[int, WorkerOutcome] = {}
+        self.ended: set[int] = set()  # workers that ended, with an outcome or not
+        self.failed = 0
+        self.cut_reason: str | None = None
+        self.t_run = time.perf_counter()
+        self.t_cut: float | None = None
+        self.problem: str | None = None  # a worker that failed or vanished
+        self.stopped_early = False
+        self.deciding_timeline: RunTimeline | None = None
+        self.look: dict[int, tuple[list[RequestRecord], RunTimeline]] | None = None  # replies of the look under way
+        self.t_look = 0
+        self.look_running = False
+        self.since_look = 0
+
+    # -- incoming --------------------------------------------------------------------------
+    def take_records(self, index: int, batch: Sequence[RequestRecord]) -> None:
+        offset = self.links[index].clock_offset_ns
+        for record in batch:
+            record = shift_record(record, -offset)
+            self.records.append(record)
+            self.on_record(record)
+            record.compact()
+            if record.warmup:
+                continue
+            self.measured[index].append(record)
+            self.since_look += 1
+            if not record.success and record.error_kind is not None:
+                self.count_failure()
+        if self.since_look >= self.run.check_every:
+            self.since_look = 0
+            self.start_look()
+
+    def count_failure(self) -> None:
+        self.failed += 1
+        budget = self.run.scenario.error_budget
+        if budget is not None and self.failed > budget * self.planned:
+            self.cut(f"stopped: {self.failed} failed requests exceed the error budget "
+                     f"({budget:.2%} of {self.planned} planned)")
+
+    def cut(self, reason: str) -> None:
+        if self.cut_reason is not None:
+            return
+        self.cut_reason, self.t_cut = reason, time.perf_counter()
+        for link in self.links:
+            link.send((CUT, reason))
+
+    def worker_failed(self, index: int, text: str, when: str) -> None:
+        """A worker raised or vanished: the run is cut (the others' records kept), the failure said."""
+        self.take_end(index, None)
+        self.problem = self.problem or f"stopped: load worker {self.links[index].where} failed {when}: " \
+                                       f"{_last_line(text)}"
+        self.cut(self.problem)
+
+    # -- looks -----------------------------------------------------------------------------
+    def start_look(self) -> None:
+        if self.run.should_stop is None or self.look_running or self.stopped_early or self.cut_reason:
+            return
+        self.look_running = True
+        self.look = {}
+        self.t_look = time.perf_counter_ns()
+        for link in self.links:
+            link.send((LOOK,))
+
+    def take_look_reply(self, index: int, in_flight: Sequence[RequestRecord], timeline: RunTimeline) -> None:
+        """A worker's answer to the look under way: its finished records as of now and its in-flight
+        copies (a worker that ended meanwhile answers with its final timeline and nothing in flight)."""
+        if self.look is None or index in self.look:
+            return
+        offset = self.links[index].clock_offset_ns
+        finished = list(self.measured[index])
+        self.look[index] = (finished + [shift_record(r, -offset) for r in in_flight], shift_timeline(timeline, -offset))
+        if all(i in self.look or i in self.ended for i in range(len(self.links))):
+            replies, self.look = self.look, None
+            self.decide_look(replies)
+
+    def take_end(self, index: int, outcome: WorkerOutcome | None) -> None:
+        """A worker ended (`outcome` None: it failed or vanished)."""
+        if outcome is not None:
+            self.outcomes[index] = outcome
+            self.take_look_reply(index, [], outcome.timeline)
+        self.ended.add(index)
+        if self.look is not None and all(i in self.look or i in self.ended for i in range(len(self.links))):
+            replies, self.look = self.look, None
+            self.decide_look(replies)
+
+    def decide_look(self, replies: dict[int, tuple[list[RequestRecord], RunTimeline]]) -> None:
+        timelines = [timeline for _, timeline in replies.values()]
+        merged = merge_timelines(self.shape.mode, timelines, peak=0)
+        if merged.t_load_reached is None or self.run.should_stop is None:
+            self.look_running = False
+            return
+        window = dataclasses.replace(merged, t_drain_start=self.t_look, t_end=self.t_look,
+                                     target_concurrency=self.shape.concurrency)
+        snapshot = [r for records, _ in replies.values() for r in records]
+        decide = self.run.should_stop
+        future = asyncio.get_running_loop().run_in_executor(None, decide, snapshot, window)
+
+        def done(f: asyncio.Future[bool]) -> None:
+            self.look_running = False
+            if not f.cancelled() and f.exception() is None and f.result() and not self.stopped_early:
+                self.stopped_early, self.deciding_timeline = True, window
+                for link in self.links:
+                    link.send((STOP,))
+
+        future.add_done_callback(done)
+
+    # -- the end ---------------------------------------------------------------------------
+    def result(self) -> LoadResult:
+        indices = sorted(self.outcomes)
+        offsets = {i: self.links[i].clock_offset_ns for i in indices}
+        timelines = [shift_timeline(self.outcomes[i].timeline, -offsets[i]) for i in indices]
+        log = merge_levels(shift_log(self.outcomes[i].in_flight_log, -offsets[i]) for i in indices)
+        timeline = merge_timelines(self.shape.mode, timelines, peak_level(log))
+        measured = [r for records in self.measured for r in records]
+        health = self.health(timeline, log, measured, [self.outcomes[i] for i in indices])
+        if self.shape.mode == "open" and self.shape.request_rate == float("inf"):
+            timeline.t_load_reached = timeline.t_drain_start = None
+        cut = self.cut_reason or self.problem
+        cut_short = None if cut is None else cut_short_text(cut, (self.t_cut or time.perf_counter()) - self.t_run,
+                                                            measured, self.planned)
+        return LoadResult(records=self.records, timeline=timeline, health=health, stopped_early=self.stopped_early,
+                          deciding_timeline=self.deciding_timeline, cut_short=cut_short)
+
+    def health(self, timeline: RunTimeline, log: list[tuple[int, int]], measured: list[RequestRecord],
+               outcomes: list[WorkerOutcome]) -> ClientHealthSample:
+        """The run's client health: each worker's own, and the achieved load over the merged records."""
+        samples = [o.health for o in outcomes]
+        overall = ClientHealthSample(
+            cpu_s=sum(s.cpu_s for s in samples), wall_s=max((s.wall_s for s in samples), default=0.0),
+            target_concurrency=self.shape.concurrency if self.shape.mode == "closed" else None,
+            target_rate=self.shape.request_rate, workers=samples)
+        if timeline.t_load_reached is not None and timeline.t_drain_start is not None \
+                and timeline.t_drain_start > timeline.t_load_reached:
+            overall.mean_in_flight = mean_level(log, timeline.t_load_reached, timeline.t_drain_start)
+        elif timeline.t_start:
+            overall.mean_in_flight = mean_level(log, timeline.t_start, timeline.t_end)
+        if self.shape.mode == "closed":
+            overall.target_concurrency = max(1, min(self.shape.concurrency or 1, self.planned))
+        if self.shape.mode == "open":
+            overall.achieved_rate = achieved_rate(measured)
+            launched = sum(o.launched for o in outcomes)
+            if self.shape.request_rate != float("inf"):
+                overall.target_rate = schedule_rate(global_schedule(self.shape, self.planned), launched) \
+                    or self.shape.request_rate
+        return overall
+
+
+async def coordinate(run: LoadRun, parts: Sequence[LoadPart], links: Sequence[WorkerLink],
+                     on_record: Callable[[RequestRecord], None]) -> LoadResult:
+    """Run the workers behind `links` (one per part) to the end and merge what they sent.
+
+    A worker that cannot start, raises or vanishes cuts the run: nothing more is sent, the other
+    workers' records are kept and the failure is the result's `cut_short` (an ERROR, never a crash)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[int, tuple[Any, ...]]] = asyncio.Queue()
+    state = _Coordinator(run, parts, links, on_record)
+
+    def deliver(index: int, message: tuple[Any, ...]) -> None:
+        if not loop.is_closed():  # a link's reader may report its end after the run is over
+            loop.call_soon_threadsafe(queue.put_nowait, (index, message))
+
+    deadline = run.session_deadline
+    timer = None if deadline is None else loop.call_later(max(0.0, deadline.left_s()), state.cut, deadline.reached())
+    try:
+        for link in links:
+            try:
+                link.start(deliver)
+            except Exception as exc:  # e.g. a job that cannot be sent to another process
+                deliver(link.index, (FAILED, f"could not start: {type(exc).__name__}: {exc}"))
+        await _until_ready(state, queue)
+        t0 = time.perf_counter_ns() + int(START_MARGIN_S * 1e9)
+        for link in links:
+            link.send((GO, t0 + link.clock_offset_ns))
+        await _until_done(state, queue)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if len(state.ended) < len(links):  # interrupted: the workers must not go on sending
+            for link in links:
+                link.send((CUT, "stopped: the run was interrupted"))
+        for link in links:
+            link.close()
+    return state.result()
+
+
+async def _until_ready(state: _Coordinator, queue: asyncio.Queue[tuple[int, tuple[Any, ...]]]) -> None:
+    ready: set[int] = set()
+    while len(ready) < len(state.links):
+        index, message = await queue.get()
+        kind = message[0]
+        if kind == READY:
+            ready.add(index)
+        elif kind == RECORDS:
+            state.take_records(index, message[1])
+        elif kind in (FAILED, GONE) and index not in state.ended:
+            state.worker_failed(index, message[1], "before the measured phase")
+            ready.add(index)
+        elif kind == DONE:  # cut during warm-up
+            state.take_end(index, message[1])
+            ready.add(index)
+
+
+async def _until_done(state: _Coordinator, queue: asyncio.Queue[tuple[int, tuple[Any, ...]]]) -> None:
+    while len(state.ended) < len(state.links):
+        index, message = await queue.get()
+        kind = message[0]
+        if kind == RECORDS:
+            state.take_records(index, message[1])
+        elif kind == IN_FLIGHT:
+            state.take_look_reply(index, message[1], message[2])
+        elif kind == DONE:
+            state.take_end(index, message[1])
+        elif kind in (FAILED, GONE) and index not in state.ended:
+            state.worker_failed(index, message[1], "while measuring")
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else str(text)
+
+
+def run_with_workers(run: LoadRun, parts: Sequence[LoadPart], on_record: Callable[[RequestRecord], None],
+                     make_link: Callable[[WorkerJob], WorkerLink] = LocalLink) -> LoadResult:
+    """Drive `run` split into `parts`, one worker per part (local processes unless `make_link` says)."""
+    links = [make_link(job_for(run, part)) for part in parts]
+    return run_async(coordinate(run, parts, links, on_record))
