@@ -89,10 +89,14 @@ def one_run(base_url: str, truth_path: Path, streams: int, prompts: int, output_
     report = compare(load.records, truth, window=(metrics.window_start_ns, metrics.window_end_ns),
                      measured_throughput=metrics.output_throughput)
     health = ClientHealth.of(load.health)
-    return {"true_tok_s": report.true_throughput, "thr_err_pct": report.throughput_error_pct or float("nan"),
-            "ttft_err_ms": report.ttft_error_ms_p50 or float("nan"), "cpu": health.cpu_fraction or float("nan"),
-            "lag_p99": health.loop_lag_p99_ms or float("nan"), "wall_s": wall,
+    return {"true_tok_s": report.true_throughput, "thr_err_pct": _number(report.throughput_error_pct),
+            "ttft_err_ms": _number(report.ttft_error_ms_p50), "cpu": _number(health.cpu_fraction),
+            "lag_p99": _number(health.loop_lag_p99_ms), "wall_s": wall,
             "failed": float(sum(not r.success for r in load.records))}
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def main() -> None:

@@ -141,7 +141,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
                "later is an ERROR, not run.", kind="duration", metavar="DURATION"),
     OptionSpec("load_workers", "Local processes that send a serving scenario's load, each with its own event "
                "loop and connections, merged as one client: a number, or auto (one per CPU this process may "
-               "use). Never more than the closed loop's clients; a batch scenario uses one. Default 1.",
+               "use, shared among pytest-xdist workers). Never more than the closed loop's clients; a batch scenario uses one. Default 1.",
                env="DEEPSEEK_LOAD_WORKERS", metavar="N|auto"),
     OptionSpec("load_cluster", "Ray cluster whose client nodes send the serving load (load workers as Ray actors, "
                "their clocks aligned with this process's): auto, ray://HOST:PORT or a GCS HOST:PORT. Needs the ray "
@@ -711,9 +711,9 @@ class EndpointArgs:
         for option, pairs in (("--endpoint", self.named), ("--deepseek-warmup-endpoint", self.warmup_named)):
             for profile, url in pairs:
                 if profile not in known:
-                    raise SettingsError(f"{option} {profile}={url}: no profile {profile!r} "
+                    raise SettingsError(f"{option} {profile}={_shown(url)}: no profile {profile!r} "
                                         f"in the thresholds file; {describe_profiles(known)}")
-        loose = self._unmatched(known)
+        loose = [_shown(url) for url in self._unmatched(known)]
         if len(loose) > 1:
             raise SettingsError(f"--endpoint {' and '.join(loose)} match no profile's endpoint: key: say which profile "
                                 f"each is for with --endpoint PROFILE=URL (several for one profile are its "

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..credentials import redact
+from ..fingerprint import redacted_url
 from ..run_async import run_async
 from .load import ClientHealthSample, LoadResult, LoadRunner, cut_short_text
 from .load_merge import (achieved_rate, mean_level, merge_levels, merge_timelines, peak_level, schedule_rate,
@@ -36,9 +38,10 @@ from .measure import LoadRun, RequestPlan, drive, load_shape
 from .records import RequestRecord, RunTimeline
 
 # Worker -> coordinator
+HELLO = "hello"  # the worker runs (sent first)
 READY = "ready"  # warm-up sent; waiting for the start time
 RECORDS = "records"  # (RECORDS, [RequestRecord, ...]) finished requests, in finishing order
-IN_FLIGHT = "in_flight"  # (IN_FLIGHT, [RequestRecord, ...], RunTimeline) answer to LOOK
+IN_FLIGHT = "in_flight"  # (IN_FLIGHT, [RequestRecord, ...], RunTimeline, perf_counter_ns) answer to LOOK
 DONE = "done"  # (DONE, WorkerOutcome)
 FAILED = "failed"  # (FAILED, text) the worker raised; GONE: its process ended without a word
 GONE = "gone"
@@ -50,6 +53,7 @@ CUT = "cut"  # (CUT, reason) stop now, cancel the requests in flight (kept as in
 
 FLUSH_EVERY_S = 0.1  # how often a worker sends its finished records
 START_MARGIN_S = 0.2  # the start time is this far ahead of the GO message
+HELLO_TIMEOUT_S = 120.0  # a worker that has not said hello by then (a hung start-up) has failed
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ async def serve_job(job: WorkerJob, inbox: asyncio.Queue[tuple[Any, ...]], emit:
         emit((READY,))
         return await go
 
+    emit((HELLO,))
+
     async def flusher() -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
@@ -110,7 +116,8 @@ async def serve_job(job: WorkerJob, inbox: asyncio.Queue[tuple[Any, ...]], emit:
                 go.set_result(int(message[1]))
             elif message[0] == LOOK:
                 flush()
-                emit((IN_FLIGHT, runner.in_flight_snapshot(), dataclasses.replace(runner.timeline)))
+                emit((IN_FLIGHT, runner.in_flight_snapshot(), dataclasses.replace(runner.timeline),
+                      time.perf_counter_ns()))
             elif message[0] == STOP:
                 runner.stop()
             elif message[0] == CUT:
@@ -224,6 +231,9 @@ class LocalLink:
             pass  # gone: its reader reports it
 
     def close(self) -> None:
+        if self._process.pid is None:  # never started (its job could not be sent)
+            self._conn.close()
+            return
         self._process.join(10)
         if self._process.is_alive():
             self._process.kill()
@@ -254,8 +264,8 @@ class _Coordinator:
         self.problem: str | None = None  # a worker that failed or vanished
         self.stopped_early = False
         self.deciding_timeline: RunTimeline | None = None
-        self.look: dict[int, tuple[list[RequestRecord], RunTimeline]] | None = None  # replies of the look under way
-        self.t_look = 0
+        self.look: dict[int, tuple[list[RequestRecord], RunTimeline | None]] | None = None  # the look under way
+        self.look_stamps: list[int] = []  # when each worker answered it (coordinator's clock)
         self.look_running = False
         self.since_look = 0
 
@@ -294,8 +304,9 @@ class _Coordinator:
     def worker_failed(self, index: int, text: str, when: str) -> None:
         """A worker raised or vanished: the run is cut (the others' records kept), the failure said."""
         self.take_end(index, None)
+        said = redact(_last_line(text), [self.run.target.api_key] if self.run.target.api_key else [])
         self.problem = self.problem or f"stopped: load worker {self.links[index].where} failed {when}: " \
-                                       f"{_last_line(text)}"
+                                       f"{redacted_url(said)}"
         self.cut(self.problem)
 
     # -- looks -----------------------------------------------------------------------------
@@ -304,19 +315,39 @@ class _Coordinator:
             return
         self.look_running = True
         self.look = {}
-        self.t_look = time.perf_counter_ns()
-        for link in self.links:
-            link.send((LOOK,))
+        self.look_stamps = []
+        for index, link in enumerate(self.links):
+            if index not in self.ended:
+                link.send((LOOK,))
+        self._close_look()
 
-    def take_look_reply(self, index: int, in_flight: Sequence[RequestRecord], timeline: RunTimeline) -> None:
-        """A worker's answer to the look under way: its finished records as of now and its in-flight
-        copies (a worker that ended meanwhile answers with its final timeline and nothing in flight)."""
+    def take_look_reply(self, index: int, in_flight: Sequence[RequestRecord], timeline: RunTimeline,
+                        stamp_ns: int) -> None:
+        """A worker's answer to the look under way: its in-flight copies and timeline at `stamp_ns`
+        (its clock); its finished records are those received before the answer (same channel)."""
         if self.look is None or index in self.look:
             return
         offset = self.links[index].clock_offset_ns
-        finished = list(self.measured[index])
-        self.look[index] = (finished + [shift_record(r, -offset) for r in in_flight], shift_timeline(timeline, -offset))
-        if all(i in self.look or i in self.ended for i in range(len(self.links))):
+        self._answer(index, [shift_record(r, -offset) for r in in_flight], shift_timeline(timeline, -offset))
+        self.look_stamps.append(stamp_ns - offset)
+        self._close_look()
+
+    def _answer(self, index: int, in_flight: list[RequestRecord], timeline: RunTimeline) -> None:
+        assert self.look is not None
+        self.look[index] = (list(self.measured[index]) + in_flight, timeline)
+
+    def _close_look(self) -> None:
+        """Decide the look once every worker has answered (one that ended or failed meanwhile with
+        what it had sent)."""
+        if self.look is None:
+            return
+        for index in self.ended:  # an ended worker answers with what it sent
+            if index not in self.look:
+                outcome = self.outcomes.get(index)
+                offset = self.links[index].clock_offset_ns
+                self.look[index] = (list(self.measured[index]),
+                                    None if outcome is None else shift_timeline(outcome.timeline, -offset))
+        if all(i in self.look for i in range(len(self.links))):
             replies, self.look = self.look, None
             self.decide_look(replies)
 
@@ -324,19 +355,19 @@ class _Coordinator:
         """A worker ended (`outcome` None: it failed or vanished)."""
         if outcome is not None:
             self.outcomes[index] = outcome
-            self.take_look_reply(index, [], outcome.timeline)
         self.ended.add(index)
-        if self.look is not None and all(i in self.look or i in self.ended for i in range(len(self.links))):
-            replies, self.look = self.look, None
-            self.decide_look(replies)
+        self._close_look()
 
-    def decide_look(self, replies: dict[int, tuple[list[RequestRecord], RunTimeline]]) -> None:
-        timelines = [timeline for _, timeline in replies.values()]
+    def decide_look(self, replies: dict[int, tuple[list[RequestRecord], RunTimeline | None]]) -> None:
+        """Run the early-stop check over every worker's records, in a thread; its window ends at the
+        earliest answer (events after it are outside the window, as in one process)."""
+        timelines = [timeline for _, timeline in replies.values() if timeline is not None]
         merged = merge_timelines(self.shape.mode, timelines, peak=0)
-        if merged.t_load_reached is None or self.run.should_stop is None:
+        if merged.t_load_reached is None or self.run.should_stop is None or not self.look_stamps:
             self.look_running = False
             return
-        window = dataclasses.replace(merged, t_drain_start=self.t_look, t_end=self.t_look,
+        t_look = min(self.look_stamps)
+        window = dataclasses.replace(merged, t_drain_start=t_look, t_end=t_look,
                                      target_concurrency=self.shape.concurrency)
         snapshot = [r for records, _ in replies.values() for r in records]
         decide = self.run.should_stop
@@ -403,8 +434,10 @@ async def coordinate(run: LoadRun, parts: Sequence[LoadPart], links: Sequence[Wo
     state = _Coordinator(run, parts, links, on_record)
 
     def deliver(index: int, message: tuple[Any, ...]) -> None:
-        if not loop.is_closed():  # a link's reader may report its end after the run is over
+        try:
             loop.call_soon_threadsafe(queue.put_nowait, (index, message))
+        except RuntimeError:  # the loop closed: a link's reader reported its end after the run was over
+            pass
 
     deadline = run.session_deadline
     timer = None if deadline is None else loop.call_later(max(0.0, deadline.left_s()), state.cut, deadline.reached())
@@ -426,16 +459,31 @@ async def coordinate(run: LoadRun, parts: Sequence[LoadPart], links: Sequence[Wo
             for link in links:
                 link.send((CUT, "stopped: the run was interrupted"))
         for link in links:
-            link.close()
+            try:
+                link.close()
+            except Exception:  # one link failing to close must not leave the others running
+                continue
     return state.result()
 
 
 async def _until_ready(state: _Coordinator, queue: asyncio.Queue[tuple[int, tuple[Any, ...]]]) -> None:
     ready: set[int] = set()
+    hello: set[int] = set()
+    hello_by = time.monotonic() + HELLO_TIMEOUT_S
     while len(ready) < len(state.links):
-        index, message = await queue.get()
+        try:
+            waiting = len(hello | ready | state.ended) < len(state.links)
+            index, message = await asyncio.wait_for(queue.get(), max(0.0, hello_by - time.monotonic()) if waiting
+                                                    else None)
+        except TimeoutError:
+            for silent in set(range(len(state.links))) - hello - ready - state.ended:
+                state.worker_failed(silent, f"did not start within {HELLO_TIMEOUT_S:g} s", "before the measured phase")
+                ready.add(silent)
+            continue
         kind = message[0]
-        if kind == READY:
+        if kind == HELLO:
+            hello.add(index)
+        elif kind == READY:
             ready.add(index)
         elif kind == RECORDS:
             state.take_records(index, message[1])
@@ -454,7 +502,7 @@ async def _until_done(state: _Coordinator, queue: asyncio.Queue[tuple[int, tuple
         if kind == RECORDS:
             state.take_records(index, message[1])
         elif kind == IN_FLIGHT:
-            state.take_look_reply(index, message[1], message[2])
+            state.take_look_reply(index, message[1], message[2], message[3])
         elif kind == DONE:
             state.take_end(index, message[1])
         elif kind in (FAILED, GONE) and index not in state.ended:

@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..run_async import run_async
 from ..context import SessionDeadline
 from ..credentials import KeyLike
 from ..fingerprint import redacted_url
 from ..report.progress import PLAIN_EVERY_S, ProgressCounts, ProgressOutput, ProgressWatch, closing_line
 from ..report.store import RunFolder
+from ..run_async import run_async
 from ..tls import SYSTEM, TlsPolicy
 from ..tokenizers import TextTokenizer
 from .endpoint_api import EndpointError, tokenize
@@ -301,6 +301,17 @@ async def drive(run: LoadRun, on_record: Callable[[RequestRecord], None],
                 timer.cancel()
 
 
+def cpus_for_load() -> int:
+    """CPUs one scenario's load may use: those this process may run on, shared with the other
+    pytest-xdist workers measuring beside it."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # no CPU affinity on this platform (macOS)
+        cpus = os.cpu_count() or 1
+    xdist_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return max(1, cpus // max(1, xdist_workers))
+
+
 def run_load(run: LoadRun, writer: RecordWriter, progress: Progress, workers: int | None = 1,
              cluster: str | None = None) -> LoadResult:
     """Send the plan's requests (warmup, then measured) and return what the client saw; every
@@ -313,7 +324,7 @@ def run_load(run: LoadRun, writer: RecordWriter, progress: Progress, workers: in
         progress.update(record)
 
     shape = load_shape(run.scenario)
-    count = worker_count(workers, shape, len(run.plan.measured), len(os.sched_getaffinity(0)))
+    count = 1 if workers == 1 else worker_count(workers, shape, len(run.plan.measured), cpus_for_load())
     try:
         if cluster is not None and shape.mode in MODES_SHARED:
             from .ray_link import run_on_cluster  # imports Ray: only loaded when asked for

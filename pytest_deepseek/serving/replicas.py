@@ -60,9 +60,9 @@ class Router:
 
 
 def warmup_count(warmup: int, replicas: int, warmup_only: int) -> int:
-    """Warm-up requests a scenario sends: its own `warmup`, raised to one per replica when there are
-    several, plus one for each warm-up-only URL."""
-    return (max(warmup, replicas) if replicas > 1 else warmup) + warmup_only
+    """Warm-up requests a scenario sends: one per URL to wake (`wake_targets`, sent on their own
+    connections before the load), then its own `warmup` through the connections it measures on."""
+    return len(wake_targets(replicas, warmup_only)) + warmup
 
 
 def wake_targets(replicas: int, warmup_only: int) -> tuple[int, ...]:

@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..run_async import run_async
 from ..endpoint import probe_endpoint
 from ..report.store import RunFolder
+from ..run_async import run_async
 from ..serving.contract import ClientHealth
 from ..serving.load import LoadResult, LoadRunner
 from ..serving.measure import (

@@ -9,9 +9,12 @@ an early stop) end the whole run as in one process. Busy-box safe: plumbing faul
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +22,9 @@ from typing import Any
 import pytest
 
 from pytest_deepseek.serving.load import LoadResult
-from pytest_deepseek.serving.load_split import split_load
-from pytest_deepseek.serving.load_workers import LocalLink, WorkerJob, run_with_workers
+from pytest_deepseek.serving.load_merge import shift_log, shift_record, shift_timeline
+from pytest_deepseek.serving.load_split import LoadPart, split_load
+from pytest_deepseek.serving.load_workers import LocalLink, WorkerJob, run_with_workers, serve_job
 from pytest_deepseek.serving.measure import LoadRun, RequestPlan, ServingTarget, drive, load_shape
 from pytest_deepseek.serving.metrics import compute_run_metrics
 from pytest_deepseek.serving.records import RequestRecord, RequestSpec
@@ -132,3 +136,117 @@ def test_an_early_stop_decided_over_both_workers_stops_both(tmp_path: Path) -> N
     assert looks and looks[0] >= 10
     assert len(load.records) < 200
     assert load.cut_short is None
+
+
+class _ThreadLink:
+    """A worker on a thread of this process whose clock reads `clock_offset_ns` ahead of ours: every
+    time it sends is moved forward by the offset and the start time it gets back (a worker on
+    another machine, as the coordinator sees it)."""
+
+    def __init__(self, job: WorkerJob, offset_ns: int) -> None:
+        self.index, self.clock_offset_ns, self.where = job.part.index, offset_ns, f"thread {job.part.index}"
+        self._job = job
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inbox: asyncio.Queue[tuple[Any, ...]] | None = None
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, deliver: Callable[[int, tuple[Any, ...]], None]) -> None:
+        def emit(message: tuple[Any, ...]) -> None:
+            deliver(self.index, _ahead(message, self.clock_offset_ns))
+
+        async def main() -> None:
+            self._loop, self._inbox = asyncio.get_running_loop(), asyncio.Queue()
+            self._ready.set()
+            await serve_job(self._job, self._inbox, emit)
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "go":  # the worker's clock is ours + offset: it gets the time in its own clock
+            assert message[1] > time.perf_counter_ns() + self.clock_offset_ns // 2 if self.clock_offset_ns > 0 else True
+        assert self._loop is not None and self._inbox is not None
+        moved = ("go", message[1] - self.clock_offset_ns) if message[0] == "go" else message
+        self._loop.call_soon_threadsafe(self._inbox.put_nowait, moved)
+
+    def close(self) -> None:
+        assert self._thread is not None
+        self._thread.join(30)
+
+
+def _ahead(message: tuple[Any, ...], offset: int) -> tuple[Any, ...]:
+    """`message` with its times as a clock `offset` ahead of ours reads them."""
+    kind = message[0]
+    if kind == "records":
+        return (kind, [shift_record(copy.copy(r), offset) for r in message[1]])
+    if kind == "in_flight":
+        return (kind, [shift_record(copy.copy(r), offset) for r in message[1]], shift_timeline(message[2], offset),
+                message[3] + offset)
+    if kind == "done":
+        outcome = copy.copy(message[1])
+        outcome.timeline = shift_timeline(outcome.timeline, offset)
+        outcome.in_flight_log = shift_log(outcome.in_flight_log, offset)
+        return (kind, outcome)
+    return message
+
+
+def test_workers_on_other_clocks_are_put_on_ours_and_looks_see_every_worker(tmp_path: Path) -> None:
+    """Offsets of +1000 s and -500 s: every record, window and in-flight level lands back on this
+    clock (checked against the simulator's own arrival times), and every look sees the records of
+    a worker that has already ended."""
+    snapshots: list[set[int]] = []
+
+    def decide(records: Any, timeline: Any) -> bool:
+        snapshots.append({r.index for r in records})
+        assert timeline.t_load_reached <= timeline.t_drain_start
+        return False
+
+    scenario = Scenario(input_len=32, output_len=16, concurrency=4, num_prompts=64)
+    offsets = {0: 10**12, 1: -5 * 10**11}
+    with start_sim("sim://fast?step_base_ms=5", truth_path=tmp_path / "t.jsonl") as sim:
+        specs = [RequestSpec(index=i, api="completions", model=sim.model, prompt="hello " * 32, max_tokens=16)
+                 for i in range(64)]
+        run = LoadRun(scenario, ServingTarget(base_url=sim.base_url, model=sim.model, api="completions"),
+                      RequestPlan([], specs, {}), request_prefix="clock", should_stop=decide, check_every=8)
+        shape = load_shape(scenario)
+        parts = [LoadPart(0, (), tuple(specs[:4]), dataclasses.replace(shape, concurrency=1)),
+                 LoadPart(1, (), tuple(specs[4:]), dataclasses.replace(shape, concurrency=3))]
+        load = run_with_workers(run, parts, lambda record: None,
+                                make_link=lambda job: _ThreadLink(job, offsets[job.part.index]))
+    truth = read_truth(tmp_path / "t.jsonl")
+    assert len(load.records) == 64 and all(r.success for r in load.records)
+    for record in load.records:  # the client sent before the server received, within a second
+        arrival = truth[record.request_id].arrival_ns
+        assert record.t_send <= arrival < record.t_send + 10**9
+        assert record.t_send < record.t_first_token <= record.t_end
+    timeline = load.timeline
+    sends = [r.t_send for r in load.records]
+    assert min(sends) == timeline.t_start and timeline.t_end >= max(sends)
+    assert timeline.t_load_reached is not None and timeline.t_drain_start is not None
+    assert timeline.t_start <= timeline.t_load_reached < timeline.t_drain_start <= timeline.t_end
+    assert 1.5 < load.health.mean_in_flight <= 4.0 and timeline.peak_concurrency == 4
+    assert snapshots, "no look was taken"
+    assert {0, 1, 2, 3} <= snapshots[-1]  # the first worker ended long before: its records are in the look
+
+
+class _Unpicklable:
+    """A tokenizer that cannot be sent to another process (it holds a lock)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def encode(self, text: str) -> list[int]:
+        return [0] * len(text.split())
+
+
+def test_workers_that_cannot_start_end_the_run_with_a_problem_not_a_crash() -> None:
+    scenario = Scenario(input_len=32, output_len=16, concurrency=2, num_prompts=4)
+    specs = [RequestSpec(index=i, api="completions", model="m", prompt="hello", max_tokens=4) for i in range(4)]
+    run = LoadRun(scenario, ServingTarget(base_url="http://127.0.0.1:9/v1", model="m", api="completions"),
+                  RequestPlan([], specs, {}), request_prefix="x", tokenizer=_Unpicklable())  # type: ignore[arg-type]
+    started = time.monotonic()
+    load = run_with_workers(run, split_load(load_shape(scenario), [], specs, 2), lambda record: None)
+    assert load.cut_short is not None and "could not start" in load.cut_short and "pickle" in load.cut_short
+    assert load.records == [] and time.monotonic() - started < 30

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from pytest_deepseek.serving.measure import cpus_for_load
 from pytest_deepseek.testing import LOADED_BOX
 
 from .helpers import latest_run, make_project, records, summary
@@ -74,7 +75,9 @@ def test_auto_and_bad_values(pytester: Any) -> None:
     make_project(pytester, THRESHOLDS)
     auto = pytester.runpytest_subprocess(f"--endpoint={URL}", "--deepseek-load-workers=auto", "-n", "0", *QUIET)
     auto.assert_outcomes(passed=2)
-    assert all(len(t["client"].get("workers", [None])) >= 1 for t in summary(pytester)["tests"])
+    expected = min(cpus_for_load(), 4)  # one per CPU, never more than the closed loop's 4 clients
+    for test in summary(pytester)["tests"]:
+        assert len(test["client"].get("workers", [])) == (expected if expected > 1 else 0), test["client"]
     bad = pytester.runpytest_subprocess(f"--endpoint={URL}", "--deepseek-load-workers=zero", *QUIET)
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     assert "--deepseek-load-workers must be a positive number or auto, got 'zero'" in bad.stderr.str()

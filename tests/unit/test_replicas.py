@@ -108,11 +108,11 @@ def test_least_outstanding_sends_most_requests_to_the_fast_replica() -> None:
     (2, 1, 0, 2, ()),  # one URL: as it always was
     (0, 1, 0, 0, ()),
     (0, 3, 0, 3, (0, 1, 2)),  # no warm-up asked: still one per replica
-    (1, 3, 0, 3, (0, 1, 2)),
-    (5, 3, 0, 5, (0, 1, 2)),  # two more, routed like measured requests
+    (1, 3, 0, 4, (0, 1, 2)),  # the scenario's own warm-up on top, through the measured connections
+    (5, 3, 0, 8, (0, 1, 2)),
     (0, 1, 2, 2, (1, 2)),  # proxy mode: one per woken URL, the proxy's own warm-up as asked
     (2, 1, 2, 4, (1, 2)),
-    (1, 2, 1, 3, (0, 1, 2)),
+    (1, 2, 1, 4, (0, 1, 2)),
 ])
 def test_every_endpoint_gets_a_warm_up_request(warmup: int, replicas: int, woken_only: int, count: int,
                                               wake: tuple[int, ...]) -> None:
@@ -128,7 +128,7 @@ def test_the_plan_has_a_warm_up_request_for_each_url() -> None:
     three = plan_requests(scenario, ServingTarget("http://a/v1", "m", "completions",
                                                   replicas=("http://a/v1", "http://b/v1", "http://c/v1")),
                           tokenizer, seed=7)
-    assert len(one.warmup) == 1 and len(three.warmup) == 3
+    assert len(one.warmup) == 1 and len(three.warmup) == 3 + 1  # a wake-up per replica, then its own
     assert len(one.measured) == len(three.measured) == 5
     assert all(spec.warmup for spec in three.warmup) and not any(spec.warmup for spec in three.measured)
 
