@@ -84,7 +84,10 @@ def run(case: TrainingCase, ctx: "GateContext") -> GateResult:
     ctx.folder.append_lines(output_dir / CASES_FILE, [json_line(case_line(case, ctx.nodeid, ctx.fingerprint))])
 
     def compute() -> dict[str, Any]:
-        result = evaluate(case.entry, paths, ctx.settings, output_dir, ctx.progress)
+        follow_s = ctx.settings.follow_timeout
+        if ctx.session_deadline is not None:  # following a log never outlasts the session's wall limit
+            follow_s = max(0.0, min(follow_s, ctx.session_deadline.left_s()))
+        result = evaluate(case.entry, paths, ctx.settings, output_dir, ctx.progress, follow_timeout_s=follow_s)
         return {**result.to_json(), "paths": paths}
 
     evaluation = once_per_run(output_dir, evaluation_stem(case), compute)
@@ -138,8 +141,9 @@ def log_paths(entry: Mapping[str, Any], settings: "Settings", base_dir: Path | N
 
 
 def evaluate(entry: Mapping[str, Any], paths: list[str], settings: "Settings", output_dir: Path,
-             progress: "ProgressFn | None" = None) -> TrainingResult:
-    """Evaluate `entry` on a finished log, or follow a live one / a launched command (every aspect)."""
+             progress: "ProgressFn | None" = None, follow_timeout_s: float | None = None) -> TrainingResult:
+    """Evaluate `entry` on a finished log, or follow a live one / a launched command (every aspect)
+    for at most `follow_timeout_s` (default --deepseek-follow-timeout)."""
     from .evaluate import evaluate_entry
     from .live import follow_and_evaluate
     from .loader import load_records
@@ -149,7 +153,8 @@ def evaluate(entry: Mapping[str, Any], paths: list[str], settings: "Settings", o
     try:
         if settings.follow or settings.train_cmd:
             return follow_and_evaluate(
-                entry, paths or None, timeout_s=settings.follow_timeout,
+                entry, paths or None,
+                timeout_s=settings.follow_timeout if follow_timeout_s is None else follow_timeout_s,
                 train_cmd=settings.train_cmd, stop_when_decided=settings.stop_when_decided,
                 on_progress=progress, output_dir=output_dir,
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -111,6 +112,38 @@ def test_train_cmd_is_stopped_once_decided(pytester):
     data = summary(pytester)["tests"][0]
     assert data["metrics"]["stopped_early"] is True
     assert data["metrics"]["train_cmd_exit_code"] != 0  # ended by the gate, not by itself
+
+
+def test_following_a_log_stops_at_the_session_deadline(pytester):
+    """A job that never decides, a follow timeout of an hour, a session deadline of a few seconds: the
+    follow ends near the deadline, inconclusive (never a pass), the job stopped."""
+    make_project(pytester, textwrap.dedent("""\
+        version: 1
+        profiles:
+          live:
+            training:
+              - name: live
+                dialect: jsonl
+                converge: {metric: loss, below: 0.001, statistic: raw}
+        """), suites=("test_training.py",))
+    script = pytester.path / "train.py"
+    script.write_text(textwrap.dedent("""\
+        import json, time
+        for step in range(1, 100000):
+            print(json.dumps({"step": step, "loss": 1.0}), flush=True)
+            time.sleep(0.05)
+        """))
+    started = time.monotonic()
+    result = pytester.runpytest_subprocess(f"--deepseek-train-cmd={sys.executable} {script}",
+                                           "--deepseek-follow-timeout=3600", "--deepseek-session-deadline=6s",
+                                           "-p", "no:cacheprovider")
+    took = time.monotonic() - started
+    assert took < 6 + 30, took  # start-up and teardown on a busy 2-core box; without the cap: an hour
+    data = summary(pytester)["tests"][0]
+    assert data["verdict"] in ("inconclusive", "error") and data["verdict"] != "pass", data
+    assert any("wall limit" in str(c.get("message", "")) or "wall limit" in str(c.get("details", ""))
+               for c in data["checks"]), data["checks"]
+    assert "passed" not in result.parseoutcomes()
 
 
 @pytest.mark.parametrize("xdist_args", [("-n0",), ("-n2",)])
