@@ -76,8 +76,9 @@ def read_evaluation(plan: EvaluationPlan) -> Evaluation:
     return Evaluation(records=records, results_dir=str(plan.results), backend=plan.backend)
 
 
-def run_evaluation(plan: EvaluationPlan, endpoint: "EndpointInfo") -> Evaluation:
-    """Evaluate the plan's datasets on `endpoint` with its backend and read what the backend wrote."""
+def run_evaluation(plan: EvaluationPlan, endpoint: "EndpointInfo", timeout_s: float | None = None) -> Evaluation:
+    """Evaluate the plan's datasets on `endpoint` with its backend and read what the backend wrote;
+    a backend still running after `timeout_s` is stopped (an error saying so)."""
     from .generation import GenerationError
     from .read import ResultsError
     from .run import BackendError, run_backend
@@ -87,7 +88,7 @@ def run_evaluation(plan: EvaluationPlan, endpoint: "EndpointInfo") -> Evaluation
             plan.backend, base_url=endpoint.base_url, model=endpoint.model, api=plan.api, api_key=plan.api_key,
             datasets=plan.datasets, data_dir=plan.data_dir, work_dir=plan.work_dir, generation=plan.generation,
             tokenizer_path=plan.tokenizer_path, opencompass_python=plan.opencompass_python, limit=plan.limit,
-            tls=endpoint.tls,
+            timeout_s=timeout_s, tls=endpoint.tls,
         )
         records = _records_by_dataset(folder, plan.backend)
     except (BackendError, ResultsError, GenerationError) as exc:  # BackendMissing is a BackendError

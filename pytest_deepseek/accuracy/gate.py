@@ -161,17 +161,19 @@ def evaluate(plan: EvaluationPlan, ctx: "GateContext") -> Evaluation:
 
     if plan.results is not None:
         return read_evaluation(plan)
+    # a backend never outlasts the session's wall limit (--deepseek-session-deadline)
+    left_s = None if ctx.session_deadline is None else max(1.0, ctx.session_deadline.left_s())
     if plan.own_endpoint is not None:
         try:
             with open_endpoint(plan.own_endpoint, model=plan.model, api_key=plan.api_key,
                                workdir=plan.work_dir, tls=plan.tls) as endpoint:
-                return run_evaluation(plan, endpoint)
+                return run_evaluation(plan, endpoint, timeout_s=left_s)
         except EndpointSetupError as exc:
             return Evaluation(error=str(exc), backend=plan.backend)
     if ctx.endpoint is None:
         return Evaluation(error=NO_ENDPOINT, backend=plan.backend)
     with ctx.measuring(ctx.endpoint):
-        return run_evaluation(plan, ctx.endpoint)
+        return run_evaluation(plan, ctx.endpoint, timeout_s=left_s)
 
 
 def judge_dataset(case: AccuracyCase, evaluation: Evaluation, *, base_dir: Path | None) -> GateResult:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 
 from pytest_deepseek.accuracy import gate
 from pytest_deepseek.accuracy.evaluation import Evaluation, EvaluationPlan
-from pytest_deepseek.context import GateContext
+from pytest_deepseek.context import GateContext, SessionDeadline
 from pytest_deepseek.endpoint import EndpointInfo, EndpointSetupError
 from pytest_deepseek.report.store import RunFolder
 from pytest_deepseek.settings import Settings
@@ -156,9 +158,9 @@ def test_one_evaluation_per_profile_and_run(tmp_path: Path, results_dir: Path, m
     assert (ctx.folder.path / "accuracy" / "gate.json").is_file()
 
 
-def _fake_run(seen: list[tuple[str, EvaluationPlan, EndpointInfo]], label: str):
-    def run_evaluation(plan: EvaluationPlan, endpoint: EndpointInfo) -> Evaluation:
-        seen.append((label, plan, endpoint))
+def _fake_run(seen: list[Any], label: str):
+    def run_evaluation(plan: EvaluationPlan, endpoint: EndpointInfo, timeout_s: float | None = None) -> Evaluation:
+        seen.append((label, plan, endpoint, timeout_s))
         return Evaluation(error="stopped here", backend=plan.backend, endpoint=endpoint.base_url)
 
     return run_evaluation
@@ -178,6 +180,18 @@ def test_the_session_endpoint_is_held_while_it_is_evaluated(tmp_path: Path, monk
     result = gate.run(case, context(tmp_path, endpoint=SESSION))
     assert [s[0] for s in seen] == ["held", "run"] and seen[1][2] == SESSION
     assert result.verdict == "error" and "stopped here" in result.failure_text()
+
+
+def test_the_backend_gets_the_time_the_session_has_left(tmp_path: Path, monkeypatch) -> None:
+    seen: list[Any] = []
+    monkeypatch.setattr(gate, "run_evaluation", _fake_run(seen, "run"))
+    case = case_of(profile(section({"name": "mmlu", "min": 50.0})), "mmlu")
+    gate.run(case, context(tmp_path, endpoint=SESSION))
+    assert seen[-1][3] is None  # no session deadline: the backend runs to its end
+    ctx = dataclasses.replace(context(tmp_path / "b", endpoint=SESSION),
+                              session_deadline=SessionDeadline(limit_s=600, started_at=time.time() - 100))
+    gate.run(case, ctx)
+    assert 480 < seen[-1][3] <= 500  # 600 s, 100 s gone
 
 
 def test_an_own_endpoint_is_opened_for_the_evaluation_not_held(tmp_path: Path, monkeypatch) -> None:
