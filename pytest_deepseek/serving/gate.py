@@ -256,7 +256,7 @@ def measure_case(case: ServingCase, target: ServingTarget, tokenizer: TextTokeni
                           target=target, facts=plan.facts, looks=looks, planned=len(plan.measured),
                           records=str(ctx.folder.records_path), log=str(log_path), fingerprint=ctx.fingerprint)
     ctx.folder.append_lines(ctx.folder.records_path, [json_line(start.to_json())])
-    prefix, writer = f"{ctx.folder.run_id}-{case_id}", RecordWriter(ctx.folder, ctx.nodeid, case_id)
+    prefix, writer = f"{ctx.folder.run_id}-{case.profile.name}-{case_id}", RecordWriter(ctx.folder, ctx.nodeid, case_id)
     plan, woken, problem = _wake(target, plan, prefix, writer)
     if problem is not None:
         writer.close()

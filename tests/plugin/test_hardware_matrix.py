@@ -17,7 +17,7 @@ import pytest
 from pytest_deepseek.settings import EndpointArgs, SettingsError, split_endpoint
 from pytest_deepseek.testing import LOADED_BOX
 
-from .helpers import latest_run, make_project, summary
+from .helpers import latest_run, make_project, records, summary
 
 FAST = "sim://fast?step_base_ms=5"
 SLOW = "sim://fast?step_base_ms=20"
@@ -82,7 +82,10 @@ def test_each_profile_is_measured_on_its_own_endpoint(pytester: Any) -> None:
     assert {name: t["fingerprint"]["endpoint_url"] for name, t in tests.items()} == {"h-fast": FAST, "h-slow": SLOW}
     assert all(t["verdict"] == "pass" and t["metrics"]["completed"] == 12 for t in tests.values())
 
-    # each simulator saw exactly its own profile's requests (warmup included), none of the other's
+    # each simulator saw exactly its own profile's requests (warmup included), none of the other's; every
+    # request id of the run is its own (the profiles' scenarios share their ids)
+    ids = [r["request_id"] for r in records(pytester)]
+    assert len(ids) == 2 * (12 + 1) and len(set(ids)) == len(ids)
     run = latest_run(pytester)
     for profile in ("h-fast", "h-slow"):
         truth = run / "endpoints" / profile / "sim" / "sim-truth.jsonl"
