@@ -232,5 +232,4 @@ __all__ = [
     "ThresholdsError",
     "load_thresholds",
     "parse_thresholds",
-    "SERVING_METRICS",
 ]
