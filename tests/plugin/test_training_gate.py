@@ -6,6 +6,7 @@ import shutil
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,23 +90,30 @@ def test_mindformers_seed_speed_target(pytester):
     assert speed["checks"][0]["name"] == "floor.tokens_per_sec_per_device" and speed["checks"][0]["value"] > 0
 
 
-def test_train_cmd_is_stopped_once_decided(pytester):
-    make_project(pytester, textwrap.dedent("""\
+def _live_job(pytester, *, below: float, loss: str, sleep_s: float) -> Path:
+    """A project whose one training entry converges below `below`, and a job script printing the
+    loss expression `loss` (of `step`) every `sleep_s`; returns the script."""
+    make_project(pytester, textwrap.dedent(f"""\
         version: 1
         profiles:
           live:
             training:
               - name: live
                 dialect: jsonl
-                converge: {metric: loss, below: 0.5, statistic: raw}
+                converge: {{metric: loss, below: {below}, statistic: raw}}
         """), suites=("test_training.py",))
     script = pytester.path / "train.py"
-    script.write_text(textwrap.dedent("""\
-        import json, sys, time
+    script.write_text(textwrap.dedent(f"""\
+        import json, time
         for step in range(1, 100000):
-            print(json.dumps({"step": step, "loss": 1.0 / step}), flush=True)
-            time.sleep(0.02)
+            print(json.dumps({{"step": step, "loss": {loss}}}), flush=True)
+            time.sleep({sleep_s})
         """))
+    return script
+
+
+def test_train_cmd_is_stopped_once_decided(pytester):
+    script = _live_job(pytester, below=0.5, loss="1.0 / step", sleep_s=0.02)
     result = pytester.runpytest_subprocess(f"--deepseek-train-cmd={sys.executable} {script}", "--deepseek-stop-when-decided",
                                            "--deepseek-follow-timeout=60", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
@@ -117,22 +125,7 @@ def test_train_cmd_is_stopped_once_decided(pytester):
 def test_following_a_log_stops_at_the_session_deadline(pytester):
     """A job that never decides, a follow timeout of an hour, a session deadline of a few seconds: the
     follow ends near the deadline, inconclusive (never a pass), the job stopped."""
-    make_project(pytester, textwrap.dedent("""\
-        version: 1
-        profiles:
-          live:
-            training:
-              - name: live
-                dialect: jsonl
-                converge: {metric: loss, below: 0.001, statistic: raw}
-        """), suites=("test_training.py",))
-    script = pytester.path / "train.py"
-    script.write_text(textwrap.dedent("""\
-        import json, time
-        for step in range(1, 100000):
-            print(json.dumps({"step": step, "loss": 1.0}), flush=True)
-            time.sleep(0.05)
-        """))
+    script = _live_job(pytester, below=0.001, loss="1.0", sleep_s=0.05)
     started = time.monotonic()
     result = pytester.runpytest_subprocess(f"--deepseek-train-cmd={sys.executable} {script}",
                                            "--deepseek-follow-timeout=3600", "--deepseek-session-deadline=6s",
