@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from .load_merge import achieved_rate, mean_level, schedule_rate
+from .load_merge import achieved_concurrency, achieved_rate, has_steady_window, schedule_rate
 from .records import RequestRecord, RequestSpec, RunTimeline
 
 # (spec, t_queued, on_start) -> record; `on_start` gets the record while it is being filled.
@@ -184,10 +184,6 @@ class LoadRunner:
         self._in_flight += delta
         self._changes.append((time.perf_counter_ns(), self._in_flight))
         self.timeline.peak_concurrency = max(self.timeline.peak_concurrency, self._in_flight)
-
-    def mean_in_flight(self, start_ns: int, end_ns: int) -> float:
-        """Time-average of requests in flight over [start_ns, end_ns] (achieved concurrency)."""
-        return mean_level(self._changes, start_ns, end_ns)
 
     @property
     def in_flight_log(self) -> list[tuple[int, int]]:
@@ -444,15 +440,10 @@ class LoadRunner:
         self.health.cpu_s = time.process_time() - cpu0
         self.health.wall_s = time.perf_counter() - wall0
         self.health.loop_lag_ms = probe.lags_ms
-        tl = self.timeline
-        if tl.t_load_reached is not None and tl.t_drain_start is not None and tl.t_drain_start > tl.t_load_reached:
-            self.health.mean_in_flight = self.mean_in_flight(tl.t_load_reached, tl.t_drain_start)
-        elif tl.t_start:
-            self.health.mean_in_flight = self.mean_in_flight(tl.t_start, tl.t_end)
+        self.health.mean_in_flight = achieved_concurrency(self._changes, self.timeline)
         if self.shape.mode == "open":
             self.health.achieved_rate = achieved_rate(self.measured)
-        if self.shape.mode == "batch" or (self.shape.mode == "open" and math.isinf(self.shape.request_rate or 0)):
-            # No refill happens in these modes: the run window is the only meaningful window.
+        if not has_steady_window(self.shape.mode, self.shape.request_rate):
             self.timeline.t_load_reached = None
             self.timeline.t_drain_start = None
         return LoadResult(

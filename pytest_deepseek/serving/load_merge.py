@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import math
 from array import array
 from collections.abc import Iterable, Sequence
 
@@ -37,6 +38,22 @@ def mean_level(log: InFlightLog, start_ns: int, end_ns: int) -> float:
         level = count
     area += level * (end_ns - previous) if previous < end_ns else 0.0
     return area / (end_ns - start_ns)
+
+
+def achieved_concurrency(log: InFlightLog, timeline: RunTimeline) -> float:
+    """Mean requests in flight over the steady window, else over the whole measured run."""
+    if timeline.t_load_reached is not None and timeline.t_drain_start is not None \
+            and timeline.t_drain_start > timeline.t_load_reached:
+        return mean_level(log, timeline.t_load_reached, timeline.t_drain_start)
+    if timeline.t_start:
+        return mean_level(log, timeline.t_start, timeline.t_end)
+    return 0.0
+
+
+def has_steady_window(mode: str, request_rate: float | None) -> bool:
+    """False for the modes that never refill (a batch, an open loop sending all at once): their run
+    window is the only meaningful window."""
+    return not (mode == "batch" or (mode == "open" and math.isinf(request_rate or 0)))
 
 
 def merge_levels(logs: Iterable[InFlightLog]) -> list[tuple[int, int]]:

@@ -17,22 +17,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import multiprocessing
-import os
 import signal
-import socket
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..credentials import redact
 from ..fingerprint import redacted_url
 from ..run_async import run_async
 from .load import ClientHealthSample, LoadResult, LoadRunner, cut_short_text
-from .load_merge import (achieved_rate, mean_level, merge_levels, merge_timelines, peak_level, schedule_rate,
-                         shift_log, shift_record, shift_timeline)
+from .load_merge import (achieved_concurrency, achieved_rate, has_steady_window, merge_levels, merge_timelines,
+                         peak_level, schedule_rate, shift_log, shift_record, shift_timeline)
 from .load_split import LoadPart, global_schedule
 from .measure import LoadRun, RequestPlan, drive, load_shape
 from .records import RequestRecord, RunTimeline
@@ -73,8 +71,6 @@ class WorkerOutcome:
     health: ClientHealthSample
     in_flight_log: list[tuple[int, int]]
     launched: int  # open loop: arrivals sent
-    host: str = field(default_factory=socket.gethostname)
-    pid: int = field(default_factory=os.getpid)
 
 
 def job_for(run: LoadRun, part: LoadPart) -> WorkerJob:
@@ -248,9 +244,8 @@ class LocalLink:
 class _Coordinator:
     """The state of one multi-process run on the coordinator's event loop."""
 
-    def __init__(self, run: LoadRun, parts: Sequence[LoadPart], links: Sequence[WorkerLink],
-                 on_record: Callable[[RequestRecord], None]) -> None:
-        self.run, self.parts, self.links, self.on_record = run, parts, links, on_record
+    def __init__(self, run: LoadRun, links: Sequence[WorkerLink], on_record: Callable[[RequestRecord], None]) -> None:
+        self.run, self.links, self.on_record = run, links, on_record
         self.shape = load_shape(run.scenario)
         self.planned = len(run.plan.measured)
         self.records: list[RequestRecord] = []
@@ -391,7 +386,7 @@ class _Coordinator:
         timeline = merge_timelines(self.shape.mode, timelines, peak_level(log))
         measured = [r for records in self.measured for r in records]
         health = self.health(timeline, log, measured, [self.outcomes[i] for i in indices])
-        if self.shape.mode == "open" and self.shape.request_rate == float("inf"):
+        if not has_steady_window(self.shape.mode, self.shape.request_rate):
             timeline.t_load_reached = timeline.t_drain_start = None
         cut = self.cut_reason or self.problem
         cut_short = None if cut is None else cut_short_text(cut, (self.t_cut or time.perf_counter()) - self.t_run,
@@ -402,16 +397,9 @@ class _Coordinator:
     def health(self, timeline: RunTimeline, log: list[tuple[int, int]], measured: list[RequestRecord],
                outcomes: list[WorkerOutcome]) -> ClientHealthSample:
         """The run's client health: each worker's own, and the achieved load over the merged records."""
-        samples = [o.health for o in outcomes]
-        overall = ClientHealthSample(
-            cpu_s=sum(s.cpu_s for s in samples), wall_s=max((s.wall_s for s in samples), default=0.0),
-            target_concurrency=self.shape.concurrency if self.shape.mode == "closed" else None,
-            target_rate=self.shape.request_rate, workers=samples)
-        if timeline.t_load_reached is not None and timeline.t_drain_start is not None \
-                and timeline.t_drain_start > timeline.t_load_reached:
-            overall.mean_in_flight = mean_level(log, timeline.t_load_reached, timeline.t_drain_start)
-        elif timeline.t_start:
-            overall.mean_in_flight = mean_level(log, timeline.t_start, timeline.t_end)
+        # CPU and loop figures are each process's own (`ClientHealth.of` judges the worst one)
+        overall = ClientHealthSample(target_rate=self.shape.request_rate, workers=[o.health for o in outcomes],
+                                     mean_in_flight=achieved_concurrency(log, timeline))
         if self.shape.mode == "closed":
             overall.target_concurrency = max(1, min(self.shape.concurrency or 1, self.planned))
         if self.shape.mode == "open":
@@ -423,15 +411,15 @@ class _Coordinator:
         return overall
 
 
-async def coordinate(run: LoadRun, parts: Sequence[LoadPart], links: Sequence[WorkerLink],
+async def coordinate(run: LoadRun, links: Sequence[WorkerLink],
                      on_record: Callable[[RequestRecord], None]) -> LoadResult:
-    """Run the workers behind `links` (one per part) to the end and merge what they sent.
+    """Run the workers behind `links` (one per part of the run) to the end and merge what they sent.
 
     A worker that cannot start, raises or vanishes cuts the run: nothing more is sent, the other
     workers' records are kept and the failure is the result's `cut_short` (an ERROR, never a crash)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, tuple[Any, ...]]] = asyncio.Queue()
-    state = _Coordinator(run, parts, links, on_record)
+    state = _Coordinator(run, links, on_record)
 
     def deliver(index: int, message: tuple[Any, ...]) -> None:
         try:
@@ -518,4 +506,4 @@ def run_with_workers(run: LoadRun, parts: Sequence[LoadPart], on_record: Callabl
                      make_link: Callable[[WorkerJob], WorkerLink] = LocalLink) -> LoadResult:
     """Drive `run` split into `parts`, one worker per part (local processes unless `make_link` says)."""
     links = [make_link(job_for(run, part)) for part in parts]
-    return run_async(coordinate(run, parts, links, on_record))
+    return run_async(coordinate(run, links, on_record))
