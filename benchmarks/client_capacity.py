@@ -44,7 +44,6 @@ from pytest_deepseek.serving.load import LoadRunner, LoadShape
 from pytest_deepseek.serving.metrics import compute_run_metrics, tpot_ms
 from pytest_deepseek.serving.records import RequestRecord, RequestSpec
 from pytest_deepseek.sim.launcher import start_sim
-from pytest_deepseek.sim.server import READY_PREFIX
 from pytest_deepseek.sim.truth import read_truth
 
 STEP_MS = 5.0  # the simulator's decode step: each stream gets tokens_per_step tokens every 5 ms
@@ -145,23 +144,10 @@ def run_rate(rate: float, seconds: float, folder: Path) -> dict[str, float]:
     }
 
 
-def start_sim_process(step_ms: float, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The simulator alone in its own process (as a user would start it), and its base URL."""
-    command = [sys.executable, "-m", "pytest_deepseek.sim", "--preset", "fast", "--port", "0",
-               "--set", f"step_base_ms={step_ms}", "--set", "step_per_seq_ms=0", "--exit-with-parent"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log.open("wb"))
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()
-    if not line.startswith(READY_PREFIX):
-        process.kill()
-        raise RuntimeError(f"simulator did not start: {line!r}; see {log}")
-    return process, line[len(READY_PREFIX):].strip()
-
-
-def run_gate_once(base_url: str, folder: Path, args: argparse.Namespace) -> dict[str, float]:
+def run_gate_once(base_url: str, model: str, folder: Path, args: argparse.Namespace) -> dict[str, float]:
     """One whole `pytest suites/test_serving.py` run; its client-health figures per token."""
     thresholds = folder / "thresholds.yaml"
-    thresholds.write_text(GATE_THRESHOLDS.format(base_url=base_url, model="deepseek-ai/DeepSeek-V3",
+    thresholds.write_text(GATE_THRESHOLDS.format(base_url=base_url, model=model,
                                                  output_len=args.output_len, concurrency=args.concurrency,
                                                  prompts=args.prompts))
     results = folder / "results"
@@ -191,18 +177,15 @@ def gate_main(args: argparse.Namespace) -> None:
           f"{'process CPU us/tok':>18} verdict")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        sim, base_url = start_sim_process(args.step_ms, Path(tmp) / "sim.log")
-        try:
+        # the simulator alone in its own process, as a user would start it
+        with start_sim(f"sim://fast?step_base_ms={args.step_ms}&step_per_seq_ms=0", log_path=Path(tmp) / "sim.log") as sim:
             for i in range(args.repeat):
                 folder = Path(tmp) / f"run{i}"
                 folder.mkdir()
-                row = run_gate_once(base_url, folder, args)
+                row = run_gate_once(sim.base_url, sim.model, folder, args)
                 rows.append(row)
                 print(f"{i + 1:3d} {row['tok_s']:10,.0f} {row['cpu_fraction']:12.3f} {row['us_per_token']:17.1f} "
                       f"{row['process_us_per_token']:18.1f} {row['verdict']}", flush=True)
-        finally:
-            sim.terminate()
-            sim.wait(timeout=10)
     per_token = [row["us_per_token"] for row in rows]
     print(f"in-run client CPU per streamed token: {min(per_token):.1f}-{max(per_token):.1f} us")
 

@@ -205,7 +205,7 @@ def _open_endpoints(config: pytest.Config, state: RunState) -> None:
         workdir = state.folder.path if len(urls) == 1 else state.folder.path / "endpoints" / _endpoint_folder(plan, url)
         try:
             opened[url] = stack.enter_context(open_endpoint(
-                url, model=_model_hint(state, plan.profiles_of(url)), api_key=settings.api_key, workdir=workdir,
+                url, model=state.model_hint(plan.profiles_of(url)), api_key=settings.api_key, workdir=workdir,
                 tls=settings.tls))
         except EndpointSetupError as exc:
             raise _usage_error(exc if len(urls) == 1 else f"{plan.role_of(url)}: {exc}") from exc
@@ -227,14 +227,6 @@ def _deployment(urls: tuple[str, ...], warmup: tuple[str, ...], opened: dict[str
 def _endpoint_folder(plan: EndpointPlan, url: str) -> str:
     """A folder name for an endpoint's files (a simulator's truth and log), from its place in the plan."""
     return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in plan.label_of(url))[:80]
-
-
-def _model_hint(state: RunState, profiles: tuple[str, ...]) -> str | None:
-    """The model to ask an endpoint for: --deepseek-model > its profiles' (when they agree) > None."""
-    if not profiles:
-        return state.model_hint()
-    models = {p.model for p in state.profiles_or_none() if p.name in profiles and p.model}
-    return state.settings.layered("model", models.pop() if len(models) == 1 else None)
 
 
 class _XdistHooks:

@@ -16,6 +16,7 @@ import hashlib
 import platform
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -134,9 +135,10 @@ class RunState:
         specs = {p.tokenizer for p in self.profiles_or_none() if p.tokenizer}
         return self.settings.layered("tokenizer", specs.pop() if len(specs) == 1 else None)
 
-    def model_hint(self) -> str | None:
-        """The model to ask the endpoint for: --deepseek-model > the profiles' (when they agree) > None."""
-        models = {p.model for p in self.profiles_or_none() if p.model}
+    def model_hint(self, profiles: Collection[str] = ()) -> str | None:
+        """The model to ask an endpoint for: --deepseek-model > the profiles' (`profiles`, when given,
+        else all) when they agree > None."""
+        models = {p.model for p in self.profiles_or_none() if p.model and (not profiles or p.name in profiles)}
         return self.settings.layered("model", models.pop() if len(models) == 1 else None)
 
     def endpoint_keys(self) -> dict[str, str | None]:
@@ -189,10 +191,8 @@ class RunState:
         return {
             "plugin_version": __version__,
             "python": platform.python_version(),
-            "endpoint_url": redacted_url(endpoint.url) if endpoint else None,
-            "endpoint_model": endpoint.model if endpoint else None,
+            **_endpoint_fields(endpoint),
             "simulated": bool(endpoint and endpoint.simulated),
-            **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
             **self._deployment_fingerprint(profile),
             "profile": profile.name,
             "model": profile.model,
@@ -221,6 +221,11 @@ class RunState:
             out["warmup_endpoints"] = [redacted_url(info.url) for info in deployment.warmup]
         return out
 
+    def single_endpoint(self) -> EndpointInfo | None:
+        """The run's endpoint when it opened exactly one (None with none or several)."""
+        opened = self.distinct_endpoints()
+        return opened[0] if len(opened) == 1 else None
+
     def thresholds_sha256(self) -> str | None:
         """The thresholds file's content hash (None without a file)."""
         path = self.settings.thresholds
@@ -234,16 +239,13 @@ class RunState:
         itself, the thresholds file's content and the tokenizer. With several endpoints, `servers`
         holds each one's facts by URL."""
         opened = self.distinct_endpoints()
-        endpoint = opened[0] if len(opened) == 1 else None
         servers = {redacted_url(info.url): {"model": info.model, **info.server.fingerprint()} for info in opened}
         return {
             "plugin_version": __version__,
             "python": platform.python_version(),
             **client_facts(),
-            "endpoint_url": redacted_url(endpoint.url) if endpoint else None,
-            "endpoint_model": endpoint.model if endpoint else None,
+            **_endpoint_fields(self.single_endpoint()),
             "simulated": any(info.simulated for info in opened),
-            **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
             **({"servers": servers} if len(servers) > 1 else {}),
             "thresholds_sha256": self.thresholds_sha256(),
             "tokenizer": self.tokenizer_spec() or EMBEDDED_NAME,
@@ -260,7 +262,7 @@ class RunState:
         """The `run` part of summary.json."""
         profiles = [p.name for p in self.profiles_or_none()] or list(self.settings.profile)
         opened = self.distinct_endpoints()
-        endpoint = opened[0] if len(opened) == 1 else None
+        endpoint = self.single_endpoint()
         return {
             "id": self.run_id,
             "started": self.started,
@@ -299,3 +301,12 @@ class RunState:
 def now_iso() -> str:
     """Local time with offset, seconds precision."""
     return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _endpoint_fields(endpoint: EndpointInfo | None) -> dict[str, Any]:
+    """An endpoint's part of a fingerprint: its URL (redacted), model and what its server says about itself."""
+    return {
+        "endpoint_url": redacted_url(endpoint.url) if endpoint else None,
+        "endpoint_model": endpoint.model if endpoint else None,
+        **(endpoint.server if endpoint else ServerFacts()).fingerprint(),
+    }

@@ -17,6 +17,7 @@ from rich.table import Table
 from ..serving.failures import failure_lines as request_kind_lines
 from ..serving.spec import REPLICA
 from ..verdict import GateResult
+from .html.labels import load_label
 
 if TYPE_CHECKING:
     from .collect import ResultCollector
@@ -85,12 +86,9 @@ def serving_table(results: Sequence[GateResult], simulated: bool) -> Table:
 
 
 def _load_text(scenario: Mapping[str, Any]) -> str:
-    """The scenario's load: `r=RATE` (open loop), `b=BATCHxITERS` (batch), else its concurrency."""
-    if scenario.get("mode") == "open":
-        return f"r={scenario.get('request_rate')}"
-    if scenario.get("mode") == "batch":
-        return f"b={scenario.get('batch_size')}x{scenario.get('num_iters')}"
-    return str(scenario.get("concurrency") or "-")
+    """The scenario's load as a table cell: `r=RATE` (open loop), `b=BATCHxITERS` (batch), else its
+    concurrency alone (the column says conc/rate)."""
+    return load_label(scenario).removeprefix("c=")
 
 
 # The figures of one profile in the cross-hardware table: (header, cell of a result).

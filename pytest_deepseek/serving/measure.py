@@ -18,7 +18,7 @@ from typing import Any
 from ..context import SessionDeadline
 from ..credentials import KeyLike
 from ..fingerprint import redacted_url
-from ..report.progress import PLAIN_EVERY_S, ProgressCounts, ProgressOutput, ProgressWatch, closing_line
+from ..report.progress import PLAIN_EVERY_S, ProgressCounts, ProgressOutput, ProgressWatch
 from ..report.store import RunFolder
 from ..run_async import run_async
 from ..tls import SYSTEM, TlsPolicy
@@ -221,10 +221,6 @@ class Progress:
         watch, self._watch = self._watch, None
         if watch is not None:
             watch.close()
-
-    def line(self, now: float | None = None) -> str:
-        """The closing line as it would read at `now`."""
-        return closing_line(self.counts(now))
 
 
 def load_shape(scenario: Scenario) -> LoadShape:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...regression.spec import CHECK_PREFIX
 from ...verdict import Check, GateResult
 from .labels import load_label, num, series_order
 from .model import BoxStats, RateSeries
@@ -16,18 +17,17 @@ from .plotting import (SERIES_COLOURS, THRESHOLD_COLOUR, WINDOW_COLOUR, log_scal
                        svg_fragment, y_limit)
 
 PER_NODE = "output_throughput_per_node"
-REGRESSION = "regression."  # the prefix of a baseline comparison's checks
 
 
 def _checks_on(result: GateResult, metric: str) -> list[Check]:
     """The floors and ceilings on `metric` (not the regression checks, whose threshold is a change)."""
-    return [c for c in result.checks if c.metric == metric and not c.name.startswith(REGRESSION)]
+    return [c for c in result.checks if c.metric == metric and not c.name.startswith(CHECK_PREFIX)]
 
 
 def _baseline_of(result: GateResult, metric: str) -> float | None:
     """The baseline's figure of `metric` when the run was compared with one."""
     for check in result.checks:
-        if check.name == f"{REGRESSION}{metric}" and isinstance(check.details.get("baseline"), (int, float)):
+        if check.name == f"{CHECK_PREFIX}{metric}" and isinstance(check.details.get("baseline"), (int, float)):
             return float(check.details["baseline"])
     return None
 
