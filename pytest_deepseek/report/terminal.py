@@ -139,7 +139,7 @@ def endpoints_table(results: Sequence[GateResult], simulated: bool) -> Table | N
     title = "serving by endpoint" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for header, justify in (("profile", "left"), ("scenario", "left"), ("endpoint", "left"), ("requests", "right"),
-                            ("failed", "right"), ("out tok/s", "right"), ("TTFT p50 ms", "right"),
+                            ("failed", "right"), ("out tok/s (run window)", "right"), ("TTFT p50 ms", "right"),
                             ("TTFT p99 ms", "right"), ("warm-up", "right")):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for result in shown:
@@ -148,7 +148,7 @@ def endpoints_table(results: Sequence[GateResult], simulated: bool) -> Table | N
         for item in replicas:
             ttft = item.get("ttft_ms") or {}
             table.add_row(result.profile, result.case_id, str(item.get("endpoint")), str(item.get("requests", "-")),
-                          str(item.get("failed", "-")), _num(item.get("output_throughput")), _num(ttft.get("p50"), 1),
+                          str(item.get("failed", "-")), _num(item.get("output_throughput_run_window")), _num(ttft.get("p50"), 1),
                           _num(ttft.get("p99"), 1), str(item.get("warmup", "-")))
         woken = [item for item in items if item.get("role") != REPLICA]
         if woken:

@@ -88,14 +88,14 @@ class EndpointFigures:
     failed: int
     failed_by_kind: Mapping[str, int] = field(default_factory=dict)
     warmup: int = 0  # warm-up requests sent to it
-    output_throughput: float | None = None  # its completed requests' output tokens / the run window (tok/s)
+    output_throughput_run_window: float | None = None  # its completed requests' output tokens / the run window (tok/s), as METRICS.md's figure of that name
     ttft_ms: LatencySummary = LatencySummary()
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON (summary.json `endpoints`)."""
         return {"endpoint": self.endpoint, "role": self.role, "requests": self.requests,
                 "completed": self.completed, "failed": self.failed, "failed_by_kind": dict(self.failed_by_kind),
-                "warmup": self.warmup, "output_throughput": self.output_throughput,
+                "warmup": self.warmup, "output_throughput_run_window": self.output_throughput_run_window,
                 "ttft_ms": {"p50": self.ttft_ms.p50, "p99": self.ttft_ms.p99}}
 
 
@@ -124,6 +124,6 @@ def _figures(url: str, role: str, records: Sequence[RequestRecord], run_s: float
     return EndpointFigures(
         endpoint=url, role=role, requests=len(measured), completed=len(completed), failed=len(failed),
         failed_by_kind=by_kind, warmup=len(records) - len(measured),
-        output_throughput=sum(r.n_tokens for r in completed) / run_s if run_s and role == REPLICA else None,
+        output_throughput_run_window=sum(r.n_tokens for r in completed) / run_s if run_s and role == REPLICA else None,
         ttft_ms=LatencySummary.of(np.asarray(ttft, dtype=float)),
     )

@@ -129,7 +129,7 @@ def endpoint_line(item: Mapping[str, Any]) -> str:
     """One endpoint of a deployment of several URLs, as the log shows it."""
     ttft = item.get("ttft_ms") or {}
     return (f"Endpoint {item.get('endpoint')} ({item.get('role')}): {item.get('requests')} requests, "
-            f"{item.get('failed')} failed, {item.get('warmup')} warm-up, output {_fmt(item.get('output_throughput'))} "
+            f"{item.get('failed')} failed, {item.get('warmup')} warm-up, output {_fmt(item.get('output_throughput_run_window'))} "
             f"token/s (run window), TTFT p50 {_fmt(ttft.get('p50'))} ms, p99 {_fmt(ttft.get('p99'))} ms")
 
 

@@ -154,10 +154,10 @@ def test_breakdown_counts_each_endpoint_and_shares_the_run_window() -> None:
     assert (a.requests, a.completed, a.failed, a.warmup) == (2, 2, 0, 1)
     assert (b.requests, b.completed, b.failed, b.warmup) == (3, 1, 2, 1)
     assert dict(b.failed_by_kind) == {"http_5xx": 1, "reset": 1}
-    assert a.output_throughput == pytest.approx(20 / run_s) and b.output_throughput == pytest.approx(10 / run_s)
+    assert a.output_throughput_run_window == pytest.approx(20 / run_s) and b.output_throughput_run_window == pytest.approx(10 / run_s)
     assert a.ttft_ms.p50 == pytest.approx(25.0) and a.ttft_ms.p99 == pytest.approx(29.9)
     assert b.ttft_ms.p50 == pytest.approx(40.0)
-    assert (rank.requests, rank.warmup, rank.output_throughput) == (0, 1, None)
+    assert (rank.requests, rank.warmup, rank.output_throughput_run_window) == (0, 1, None)
     assert json.loads(json.dumps(a.to_json()))["ttft_ms"] == {"p50": a.ttft_ms.p50, "p99": a.ttft_ms.p99}
 
 
