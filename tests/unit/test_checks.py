@@ -16,6 +16,7 @@ from pytest_deepseek.serving.checks import (
     evaluate_checks,
     gateable_metrics,
     overall_verdict,
+    throughput_decision,
 )
 from pytest_deepseek.serving.judge import EARLY_STOP_LOOK_EVERY, bucket_seconds_for, look_every
 from pytest_deepseek.serving.metrics import RunMetrics, bucket_series, compute_run_metrics
@@ -190,6 +191,21 @@ def test_batch_floor_longer_than_the_window_leaves_it_open() -> None:
     assert strict.more_needed is not None and strict.more_needed >= 30 - m.window_s - 1
     assert "3 batches of at least 10 s needed" in strict.method
 
+
+
+def test_a_simulator_window_too_short_for_its_correlation_still_decides_the_obvious() -> None:
+    # Half a second of 12.5 ms buckets with a stall in it (a busy box): the window cannot show its
+    # correlation time. A floor missed by orders of magnitude is a FAIL all the same (judged as a
+    # real server's short window is); floors near the level stay open.
+    rng = np.random.default_rng(0)
+    series = np.concatenate([rng.normal(200, 20, 15), np.zeros(8), rng.normal(200, 20, 17)]).clip(0)
+    assert stats.series_decision(series, 1e9, ">=", 0.95).verdict == "inconclusive"
+    obvious = throughput_decision(series, 1e9, ">=", 0.95, bucket_s=0.0125, min_batch_s=0.0)
+    assert obvious.verdict == "fail" and obvious.high is not None and obvious.high < 1e9
+    assert "window too short for its autocorrelation" in obvious.method and "drift allowance" in obvious.method
+    for floor in (150.0, 190.0):
+        close = throughput_decision(series, floor, ">=", 0.95, bucket_s=0.0125, min_batch_s=0.0)
+        assert close.verdict == "inconclusive" and close.low is None
 
 # --- short windows on real servers: decided when the margin is clear -----------------------------
 
