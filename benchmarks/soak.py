@@ -8,8 +8,9 @@ tok/s, TTFT p50/p99 and TPOT p50, and the client's longest garbage collection an
 (a collection stops every stream's reads). Then the summary against the targets:
 
 - RSS growth under 50 MB per hour (from the end of the warm-up, extrapolated linearly), in total
-  and beyond the records held (the load runner keeps every record until the run ends, as the gate
-  needs them all to judge: that share grows with the requests sent by design);
+  and beyond the records held in memory (the load runner keeps every record until the run ends, as
+  the gate needs them all to judge: the newest in memory up to `serving.held.MEMORY_BUDGET_BYTES`,
+  older ones in a spill file);
 - output tok/s, TTFT p50/p99 and TPOT p50 of the last window within 1% of the first window after
   the warm-up (10 minutes each, or a third of what follows the warm-up in a shorter run);
 - no failed request.

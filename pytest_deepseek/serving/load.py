@@ -12,9 +12,11 @@ import dataclasses
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from array import array
+from collections.abc import Awaitable, Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 
+from .held import HeldRecords
 from .load_merge import achieved_concurrency, achieved_rate, has_steady_window, schedule_rate
 from .records import RequestRecord, RequestSpec, RunTimeline
 
@@ -45,8 +47,10 @@ class LoadShape:
 class ClientHealthSample:
     """The client's own health over the measured phase."""
 
-    loop_lag_ms: list[float] = field(default_factory=list)
-    schedule_lag_ms: list[float] = field(default_factory=list)
+    # One value per 10 ms of the run and one per open-loop request: typed arrays, 8 bytes each
+    # (a float in a list takes 32), as a long run keeps them all.
+    loop_lag_ms: MutableSequence[float] = field(default_factory=lambda: array("d"))
+    schedule_lag_ms: MutableSequence[float] = field(default_factory=lambda: array("d"))
     cpu_s: float = 0.0
     wall_s: float = 0.0
     target_concurrency: int | None = None
@@ -117,7 +121,7 @@ class _LoopLagProbe:
 
     def __init__(self, interval_s: float = 0.01) -> None:
         self.interval_s = interval_s
-        self.lags_ms: list[float] = []
+        self.lags_ms = array("d")
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -161,11 +165,14 @@ class LoadRunner:
         self.error_budget = error_budget  # failed measured requests allowed, as a share of those planned
         self.schedule = schedule  # open loop: send offsets of the measured requests (default: drawn here)
         self._t0_ns: int | None = None  # when the measured phase starts, when a barrier fixed it
-        self.records: list[RequestRecord] = []
-        self.measured: list[RequestRecord] = []
+        self.records = HeldRecords()  # every finished record, warm-up included, in finishing order
+        self.measured = 0  # measured records among them
         self.live: dict[int, RequestRecord] = {}  # requests in flight, filled in place
         self._in_flight = 0
-        self._changes: list[tuple[int, int]] = []  # (time, requests in flight from then on)
+        # When the measured requests in flight changed and to how many: two typed arrays, as a
+        # long run keeps two entries per request (tuples of ints take about 100 bytes each).
+        self._change_times = array("q")
+        self._change_levels = array("i")
         self._stop = False
         self._look_running = False
         self.stopped_early = False
@@ -182,13 +189,14 @@ class LoadRunner:
     # -- bookkeeping ---------------------------------------------------------------------------
     def _track(self, delta: int) -> None:
         self._in_flight += delta
-        self._changes.append((time.perf_counter_ns(), self._in_flight))
+        self._change_times.append(time.perf_counter_ns())
+        self._change_levels.append(self._in_flight)
         self.timeline.peak_concurrency = max(self.timeline.peak_concurrency, self._in_flight)
 
     @property
     def in_flight_log(self) -> list[tuple[int, int]]:
         """(time, measured requests in flight from then on), in time order."""
-        return self._changes
+        return list(zip(self._change_times, self._change_levels))
 
     def _started(self, record: RequestRecord) -> None:
         self.live[record.index] = record
@@ -231,11 +239,12 @@ class LoadRunner:
         self.cut(f"stopped: {self.failed} failed requests exceed the error budget "
                  f"({self.error_budget:.2%} of {self.planned} planned)")
 
-    def _cut_short(self) -> str | None:
+    def _cut_short(self, records: Sequence[RequestRecord]) -> str | None:
         """Why the run stopped before its plan ran out, with what it measured by then."""
         if self.cut_reason is None:
             return None
-        return cut_short_text(self.cut_reason, (self._t_cut or time.perf_counter()) - self._t_run, self.measured,
+        return cut_short_text(self.cut_reason, (self._t_cut or time.perf_counter()) - self._t_run,
+                              [r for r in records if not r.warmup],
                               self.planned)
 
     # -- one request ---------------------------------------------------------------------------
@@ -257,14 +266,14 @@ class LoadRunner:
             if not self.timeline.t_start or record.t_send < self.timeline.t_start:
                 self.timeline.t_start = record.t_send
             self.timeline.t_end = max(self.timeline.t_end, record.t_last_token or record.t_end or record.t_send)
-            self.measured.append(record)
-        self.records.append(record)
+            self.measured += 1
         if self.on_record is not None:
             self.on_record(record)
         record.compact()  # written and counted: from here on it is only kept for judging
+        self.records.append(record)
         if measured and not record.success and record.error_kind is not None:
             self._count_failure(record)
-        if measured and self.should_stop is not None and len(self.measured) % self.check_every == 0:
+        if measured and self.should_stop is not None and self.measured % self.check_every == 0:
             self._look()
         return record
 
@@ -294,10 +303,14 @@ class LoadRunner:
         if self.timeline.t_load_reached is None:
             return
         t_look = time.perf_counter_ns()
-        snapshot = list(self.measured) + self.in_flight_snapshot()
+        held = self.records.snapshot()
+        in_flight = self.in_flight_snapshot()
         timeline = dataclasses.replace(self.timeline, t_drain_start=t_look, t_end=t_look)
         self._look_running = True
-        decide = self.should_stop
+        should_stop = self.should_stop
+
+        def decide() -> bool:  # in the worker thread: spilled records are read back there
+            return should_stop([r for r in held if not r.warmup] + in_flight, timeline)
 
         def done(future: asyncio.Future[bool]) -> None:
             self._look_running = False
@@ -306,7 +319,7 @@ class LoadRunner:
                 self._stop = True
                 self.deciding_timeline = timeline
 
-        future = asyncio.get_running_loop().run_in_executor(None, decide, snapshot, timeline)
+        future = asyncio.get_running_loop().run_in_executor(None, decide)
         future.add_done_callback(done)
 
     def _drain_started(self) -> None:
@@ -440,20 +453,21 @@ class LoadRunner:
         self.health.cpu_s = time.process_time() - cpu0
         self.health.wall_s = time.perf_counter() - wall0
         self.health.loop_lag_ms = probe.lags_ms
-        self.health.mean_in_flight = achieved_concurrency(self._changes, self.timeline)
+        self.health.mean_in_flight = achieved_concurrency(self.in_flight_log, self.timeline)
+        records = list(self.records)  # judged together: read back once, after the run
         if self.shape.mode == "open":
-            self.health.achieved_rate = achieved_rate(self.measured)
+            self.health.achieved_rate = achieved_rate(records)
         if not has_steady_window(self.shape.mode, self.shape.request_rate):
             self.timeline.t_load_reached = None
             self.timeline.t_drain_start = None
         return LoadResult(
-            records=self.records,
+            records=records,
             timeline=self.timeline,
             health=self.health,
             stopped_early=self.stopped_early,
             batch_latencies_ms=batch_latencies,
             deciding_timeline=self.deciding_timeline,
-            cut_short=self._cut_short(),
+            cut_short=self._cut_short(records),
         )
 
     def _closed_concurrency(self, n_specs: int) -> int:

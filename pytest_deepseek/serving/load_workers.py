@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 import traceback
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from ..credentials import redact
 from ..fingerprint import redacted_url
 from ..run_async import run_async
+from .held import HeldRecords
 from .load import ClientHealthSample, LoadResult, LoadRunner, cut_short_text
 from .load_merge import (achieved_concurrency, achieved_rate, has_steady_window, merge_levels, merge_timelines,
                          peak_level, schedule_rate, shift_log, shift_record, shift_timeline)
@@ -248,8 +250,8 @@ class _Coordinator:
         self.run, self.links, self.on_record = run, links, on_record
         self.shape = load_shape(run.scenario)
         self.planned = len(run.plan.measured)
-        self.records: list[RequestRecord] = []
-        self.measured: list[list[RequestRecord]] = [[] for _ in links]
+        self.records = HeldRecords()  # every worker's finished records, in arrival order
+        self.worker_of = array("h")  # the worker each held record came from
         self.outcomes: dict[int, WorkerOutcome] = {}
         self.ended: set[int] = set()  # workers that ended, with an outcome or not
         self.failed = 0
@@ -259,7 +261,9 @@ class _Coordinator:
         self.problem: str | None = None  # a worker that failed or vanished
         self.stopped_early = False
         self.deciding_timeline: RunTimeline | None = None
-        self.look: dict[int, tuple[list[RequestRecord], RunTimeline | None]] | None = None  # the look under way
+        # The look under way: per worker, how many held records it had sent when it answered (its
+        # finished ones among them are its part of the look), its in-flight copies and its timeline.
+        self.look: dict[int, tuple[int, list[RequestRecord], RunTimeline | None]] | None = None
         self.look_stamps: list[int] = []  # when each worker answered it (coordinator's clock)
         self.look_running = False
         self.since_look = 0
@@ -269,12 +273,12 @@ class _Coordinator:
         offset = self.links[index].clock_offset_ns
         for record in batch:
             record = shift_record(record, -offset)
-            self.records.append(record)
             self.on_record(record)
             record.compact()
+            self.records.append(record)
+            self.worker_of.append(index)
             if record.warmup:
                 continue
-            self.measured[index].append(record)
             self.since_look += 1
             if not record.success and record.error_kind is not None:
                 self.count_failure()
@@ -329,7 +333,7 @@ class _Coordinator:
 
     def _answer(self, index: int, in_flight: list[RequestRecord], timeline: RunTimeline) -> None:
         assert self.look is not None
-        self.look[index] = (list(self.measured[index]) + in_flight, timeline)
+        self.look[index] = (len(self.records), in_flight, timeline)
 
     def _close_look(self) -> None:
         """Decide the look once every worker has answered (one that ended or failed meanwhile with
@@ -340,7 +344,7 @@ class _Coordinator:
             if index not in self.look:
                 outcome = self.outcomes.get(index)
                 offset = self.links[index].clock_offset_ns
-                self.look[index] = (list(self.measured[index]),
+                self.look[index] = (len(self.records), [],
                                     None if outcome is None else shift_timeline(outcome.timeline, -offset))
         if all(i in self.look for i in range(len(self.links))):
             replies, self.look = self.look, None
@@ -353,10 +357,10 @@ class _Coordinator:
         self.ended.add(index)
         self._close_look()
 
-    def decide_look(self, replies: dict[int, tuple[list[RequestRecord], RunTimeline | None]]) -> None:
+    def decide_look(self, replies: dict[int, tuple[int, list[RequestRecord], RunTimeline | None]]) -> None:
         """Run the early-stop check over every worker's records, in a thread; its window ends at the
         earliest answer (events after it are outside the window, as in one process)."""
-        timelines = [timeline for _, timeline in replies.values() if timeline is not None]
+        timelines = [timeline for _, _, timeline in replies.values() if timeline is not None]
         merged = merge_timelines(self.shape.mode, timelines, peak=0)
         if merged.t_load_reached is None or self.run.should_stop is None or not self.look_stamps:
             self.look_running = False
@@ -364,9 +368,16 @@ class _Coordinator:
         t_look = min(self.look_stamps)
         window = dataclasses.replace(merged, t_drain_start=t_look, t_end=t_look,
                                      target_concurrency=self.shape.concurrency)
-        snapshot = [r for records, _ in replies.values() for r in records]
-        decide = self.run.should_stop
-        future = asyncio.get_running_loop().run_in_executor(None, decide, snapshot, window)
+        held, owners = self.records.snapshot(), self.worker_of[:]
+        sent_before = {index: count for index, (count, _, _) in replies.items()}
+        in_flight = [r for _, copies, _ in replies.values() for r in copies]
+        should_stop = self.run.should_stop
+
+        def decide() -> bool:  # in the worker thread: spilled records are read back there
+            finished = [r for k, r in enumerate(held) if not r.warmup and k < sent_before[owners[k]]]
+            return should_stop(finished + in_flight, window)
+
+        future = asyncio.get_running_loop().run_in_executor(None, decide)
 
         def done(f: asyncio.Future[bool]) -> None:
             self.look_running = False
@@ -384,14 +395,15 @@ class _Coordinator:
         timelines = [shift_timeline(self.outcomes[i].timeline, -offsets[i]) for i in indices]
         log = merge_levels(shift_log(self.outcomes[i].in_flight_log, -offsets[i]) for i in indices)
         timeline = merge_timelines(self.shape.mode, timelines, peak_level(log))
-        measured = [r for records in self.measured for r in records]
+        records = list(self.records)  # judged together: read back once, after the run
+        measured = [r for r in records if not r.warmup]
         health = self.health(timeline, log, measured, [self.outcomes[i] for i in indices])
         if not has_steady_window(self.shape.mode, self.shape.request_rate):
             timeline.t_load_reached = timeline.t_drain_start = None
         cut = self.cut_reason or self.problem
         cut_short = None if cut is None else cut_short_text(cut, (self.t_cut or time.perf_counter()) - self.t_run,
                                                             measured, self.planned)
-        return LoadResult(records=self.records, timeline=timeline, health=health, stopped_early=self.stopped_early,
+        return LoadResult(records=records, timeline=timeline, health=health, stopped_early=self.stopped_early,
                           deciding_timeline=self.deciding_timeline, cut_short=cut_short)
 
     def health(self, timeline: RunTimeline, log: list[tuple[int, int]], measured: list[RequestRecord],

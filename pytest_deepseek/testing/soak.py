@@ -8,9 +8,10 @@ the requests finished in it plus the ones still in flight, with the interval as 
 (so every token counts in the interval it arrived in, as the gate's interim looks count them).
 `summarize` turns the intervals into RSS growth and the drift of the figures, against the targets.
 
-The load runner keeps every record until the run ends (the gate judges them all at once), so RSS
-grows with the requests sent; `record_bytes` estimates that share so that what remains (a leak)
-can be told apart. Garbage collections are timed too: a collection stops every stream's reads, and
+The load runner keeps every record until the run ends (the gate judges them all at once), the
+newest in memory up to `serving.held.MEMORY_BUDGET_BYTES` and the rest in a spill file; the
+samples show the estimated memory of the ones in memory, so that what remains (a leak) can be
+told apart. Garbage collections are timed too: a collection stops every stream's reads, and
 a full one takes longer the more objects the process holds. `benchmarks/soak.py` prints the
 figures; tests/soak checks the plumbing.
 """
@@ -23,7 +24,6 @@ import gc
 import math
 import os
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from ..endpoint import probe_endpoint
 from ..report.store import RunFolder
 from ..run_async import run_async
 from ..serving.contract import ClientHealth
+from ..serving.held import HeldRecords
 from ..serving.load import LoadResult, LoadRunner
 from ..serving.measure import (
     LoadRun,
@@ -134,7 +135,7 @@ class Interval:
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
     tpot_p50_ms: float | None
-    held_records: int  # records the load runner holds at the sample
+    held_records: int  # records the load runner holds in memory at the sample (not spilled)
     held_mb: float  # their estimated memory
     gc_max_ms: float  # the longest garbage collection in the interval (it stops every stream's reads)
     gc_full: int  # full (oldest-generation) collections in the interval
@@ -237,22 +238,6 @@ def interval_metrics_input(finished: Sequence[RequestRecord], in_flight: Sequenc
     timeline = RunTimeline(mode="closed", t_start=start_ns, t_load_reached=start_ns, t_drain_start=end_ns,
                            t_end=end_ns)
     return [*finished, *in_flight], timeline
-
-
-def record_bytes(record: RequestRecord) -> int:
-    """Estimated memory of one finished record: the object, its event lists or arrays, the time
-    stamps of a list (ints too large to be shared; an array holds them inline) and its strings.
-    Token counts and flags are shared small ints and bools."""
-    size = sys.getsizeof(record)
-    for values in (record.event_times, record.event_tokens, record.event_reasoning):
-        size += sys.getsizeof(values)
-    if isinstance(record.event_times, list) and record.event_times:
-        size += len(record.event_times) * sys.getsizeof(record.event_times[0])
-    size += 4 * sys.getsizeof(record.t_send)  # t_queued, t_send, t_headers, t_end
-    for text in (record.request_id, record.text, record.reasoning_text, record.finish_reason, record.error_detail):
-        if text:
-            size += sys.getsizeof(text)
-    return size
 
 
 def pooled(intervals: Sequence[Interval]) -> WindowFigures:
@@ -359,14 +344,11 @@ class _Sink:
         self.finished = 0
         self.measured = 0
         self.failed = 0
-        self.held_bytes = 0
 
     def __call__(self, record: RequestRecord) -> None:
         self.writer.write(record)
         self.finished += 1
         self.failed += 0 if record.success else 1
-        record.compact()  # as the load runner keeps it (it compacts once the sink has seen it)
-        self.held_bytes += record_bytes(record)
         if not record.warmup:
             self.measured += 1
             self.pending.append(record)
@@ -452,7 +434,8 @@ class _Sampler:
         """Take the interval's records on the event loop (nothing finishes meanwhile), figure them
         in a worker thread (never on the loop: it would delay every stream's reads)."""
         finished, in_flight = self.sink.take(), self.runner.in_flight_snapshot()
-        rss, held_records, held_mb = rss_mb() or 0.0, len(self.runner.records), self.sink.held_bytes / _MB
+        held = self.runner.records
+        rss, held_records, held_mb = rss_mb() or 0.0, len(held) - held.spilled, held.memory_bytes / _MB
         gc_max_ms, gc_full = self.gc_pauses.take()
         records, timeline = interval_metrics_input(finished, in_flight, start.ns, end.ns)
         metrics = await asyncio.get_running_loop().run_in_executor(None, compute_run_metrics, records, timeline)
@@ -475,9 +458,7 @@ class _Sampler:
             old = self.intervals[leaving]
             self.intervals[leaving] = dataclasses.replace(old, ttft_samples=np.zeros(0), tpot_samples=np.zeros(0))
         if self.config.drop_records:
-            self.runner.records.clear()
-            self.runner.measured.clear()
-            self.sink.held_bytes = 0
+            self.runner.records = HeldRecords()
 
 
 async def _drive(config: SoakConfig, target: ServingTarget, plan: RequestPlan, tokenizer: TextTokenizer,

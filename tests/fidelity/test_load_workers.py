@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from pytest_deepseek.serving import held as held_mod
 from pytest_deepseek.serving.load import LoadResult
 from pytest_deepseek.serving.load_merge import shift_log, shift_record, shift_timeline
 from pytest_deepseek.serving.load_split import LoadPart, split_load
@@ -195,10 +196,14 @@ def _ahead(message: tuple[Any, ...], offset: int) -> tuple[Any, ...]:
     return message
 
 
-def test_workers_on_other_clocks_are_put_on_ours_and_looks_see_every_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spill", [False, True], ids=["in-memory", "spilled"])
+def test_workers_on_other_clocks_are_put_on_ours_and_looks_see_every_worker(
+        tmp_path: Path, spill: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Offsets of +1000 s and -500 s: every record, window and in-flight level lands back on this
     clock (checked against the simulator's own arrival times), and every look sees the records of
-    a worker that has already ended."""
+    a worker that has already ended; the same when the held records go to a spill file at once."""
+    if spill:
+        monkeypatch.setattr(held_mod, "MEMORY_BUDGET_BYTES", 1)
     snapshots: list[set[int]] = []
 
     def decide(records: Any, timeline: Any) -> bool:

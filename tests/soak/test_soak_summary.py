@@ -9,6 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from pytest_deepseek.serving.held import record_bytes
 from pytest_deepseek.serving.metrics import compute_run_metrics, tokens_in_window
 from pytest_deepseek.serving.records import RequestRecord
 from pytest_deepseek.sim.urls import parse_sim_url
@@ -19,7 +20,6 @@ from pytest_deepseek.testing.soak import (
     drift_pct,
     interval_metrics_input,
     pooled,
-    record_bytes,
     request_budget,
     summarize,
 )
