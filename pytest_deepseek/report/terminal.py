@@ -102,18 +102,23 @@ _HARDWARE_COLUMNS: tuple[tuple[str, Callable[[GateResult], str]], ...] = (
 
 
 def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | None:
-    """The same scenarios side by side across profiles (hardware): one row per input x output x load,
-    a column group per profile. None unless the results span more than one profile."""
+    """The same scenarios side by side across profiles (hardware): one row per scenario (input x
+    output x load, and its id when two scenarios share those), a column group per profile. None
+    unless the results span more than one profile."""
     profiles = list(dict.fromkeys(result.profile for result in results))
     if len(profiles) < 2:
         return None
-    cells: dict[tuple[Any, Any, str], dict[str, GateResult]] = {}
+    cells: dict[tuple[Any, Any, str, str], dict[str, GateResult]] = {}
     for result in results:
         scenario = result.details.get("scenario") or {}
-        key = (scenario.get("input_len", "-"), scenario.get("output_len", "-"), _load_text(scenario))
+        key = (scenario.get("input_len", "-"), scenario.get("output_len", "-"), _load_text(scenario), result.case_id)
         cells.setdefault(key, {})[result.profile] = result
+    # Scenarios that differ in something else (API, data set, a name) would share a row: show their ids.
+    with_ids = len({key[:3] for key in cells}) < len(cells)
     title = "serving across hardware" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    if with_ids:
+        table.add_column("scenario", justify="left")
     for header in ("in", "out", "conc/rate"):
         table.add_column(header, justify="right")
     for profile in profiles:  # a group's first column carries its profile, a line above the figures' names
@@ -121,7 +126,7 @@ def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | No
             table.add_column(f"{profile if index == 0 else ''}\n{header}",
                              justify="left" if header == "verdict" else "right")
     for key in sorted(cells, key=_row_order):
-        row = [str(part) for part in key]
+        row = ([key[3]] if with_ids else []) + [str(part) for part in key[:3]]
         for profile in profiles:
             result = cells[key].get(profile)
             row += [cell(result) if result is not None else "-" for _, cell in _HARDWARE_COLUMNS]
@@ -157,7 +162,7 @@ def endpoints_table(results: Sequence[GateResult], simulated: bool) -> Table | N
     return table
 
 
-def _row_order(key: tuple[Any, Any, str]) -> tuple[tuple[int, Any], ...]:
+def _row_order(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     """Rows by input length, then output length (numbers first); loads keep the order they ran in."""
     return tuple((0, value) if isinstance(value, (int, float)) else (1, str(value)) for value in key[:2])
 
