@@ -15,9 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..serving.failures import failure_lines as request_kind_lines
-from ..serving.spec import REPLICA
 from ..verdict import GateResult
-from .html.labels import load_label
+from .html.labels import ENDPOINT_HEADERS, endpoint_rows, load_label
 
 if TYPE_CHECKING:
     from .collect import ResultCollector
@@ -143,22 +142,11 @@ def endpoints_table(results: Sequence[GateResult], simulated: bool) -> Table | N
         return None
     title = "serving by endpoint" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    for header, justify in (("profile", "left"), ("scenario", "left"), ("endpoint", "left"), ("requests", "right"),
-                            ("failed", "right"), ("out tok/s (run window)", "right"), ("TTFT p50 ms", "right"),
-                            ("TTFT p99 ms", "right"), ("warm-up", "right")):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for header in ("profile", "scenario", *ENDPOINT_HEADERS):
+        table.add_column(header, justify="left" if header in ("profile", "scenario", "endpoint") else "right")
     for result in shown:
-        items = list(result.details["endpoints"])
-        replicas = [item for item in items if item.get("role") == REPLICA]
-        for item in replicas:
-            ttft = item.get("ttft_ms") or {}
-            table.add_row(result.profile, result.case_id, str(item.get("endpoint")), str(item.get("requests", "-")),
-                          str(item.get("failed", "-")), _num(item.get("output_throughput_run_window")), _num(ttft.get("p50"), 1),
-                          _num(ttft.get("p99"), 1), str(item.get("warmup", "-")))
-        woken = [item for item in items if item.get("role") != REPLICA]
-        if woken:
-            table.add_row(result.profile, result.case_id, f"{len(woken)} warm-up only", "-", "-", "-", "-", "-",
-                          str(sum(int(item.get("warmup") or 0) for item in woken)))
+        for row in endpoint_rows(result.details["endpoints"]):
+            table.add_row(result.profile, result.case_id, *row)
     return table
 
 

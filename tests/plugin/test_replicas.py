@@ -102,11 +102,18 @@ def test_round_robin_over_three_replicas_each_woken_first(pytester: Any) -> None
     assert [int(row[3]) for row in table] == [counts[i] for i in range(3)]
     # `pytest-deepseek report` decides it again from the files alone: the same breakdown
     (run / "summary.json").unlink()
-    rebuilt = subprocess.run([sys.executable, "-m", "pytest_deepseek.cli", "report", str(run)], capture_output=True,
-                             text=True, timeout=120)
+    rebuilt = subprocess.run([sys.executable, "-m", "pytest_deepseek.cli", "report", str(run), "--html",
+                              str(run / "report.html")], capture_output=True, text=True, timeout=120)
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert _endpoint_rows(rebuilt.stdout) == table
     assert _serving_entry(json.loads((run / "summary.json").read_text()))["endpoints"] == figures
+    # and the HTML report has the same breakdown
+    html = (run / "report.html").read_text()
+    by_endpoint = html[html.index("By endpoint"):]
+    by_endpoint = by_endpoint[:by_endpoint.index("</table>")]
+    assert [by_endpoint.index(url) for url in base_urls] == sorted(by_endpoint.index(url) for url in base_urls)
+    for row in table:
+        assert f'<td class="num">{row[3]}</td>' in by_endpoint
 
 
 def _endpoint_rows(out: str) -> list[list[str]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import os
 from urllib.parse import quote
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ...serving.spec import REPLICA
 
 _MODES = ("closed", "open", "batch")
 
@@ -73,3 +75,25 @@ def relative_href(path: str, base_dir: str) -> str:
     except ValueError:  # another drive (Windows): keep it absolute
         rel = path
     return quote(rel.replace(os.sep, "/"))
+
+
+# The per-URL breakdown of a deployment of several URLs (terminal and HTML tables).
+ENDPOINT_HEADERS = ("endpoint", "requests", "failed", "out tok/s (run window)", "TTFT p50 ms", "TTFT p99 ms",
+                    "warm-up")
+
+
+def endpoint_rows(endpoints: Sequence[Mapping[str, Any]]) -> list[tuple[str, ...]]:
+    """A scenario's rows by endpoint (`ENDPOINT_HEADERS`) from its summary's `endpoints` list: one
+    per replica, then one for the URLs only woken up, if any."""
+    rows: list[tuple[str, ...]] = []
+    for item in endpoints:
+        if item.get("role") == REPLICA:
+            ttft = item.get("ttft_ms") or {}
+            rows.append((str(item.get("endpoint")), num(item.get("requests")), num(item.get("failed")),
+                         num(item.get("output_throughput_run_window")), num(ttft.get("p50"), 1),
+                         num(ttft.get("p99"), 1), num(item.get("warmup"))))
+    woken = [item for item in endpoints if item.get("role") != REPLICA]
+    if woken:
+        rows.append((f"{len(woken)} warm-up only", "-", "-", "-", "-", "-",
+                     num(sum(int(item.get("warmup") or 0) for item in woken))))
+    return rows

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ...verdict import Check, GateResult
 from ..entries import CollectedResult
 from . import figures_accuracy, figures_serving, figures_training
-from .labels import grid_order, load_label, num, relative_href, sig
+from .labels import ENDPOINT_HEADERS, endpoint_rows, grid_order, load_label, num, relative_href, sig
 from .markup import EMPTY, Html, bullet_list, figure, join, link, table, tag, verdict_badge
 from .model import BoxStats, RunReport, ScenarioSeries, TrainingSeries
 
@@ -101,6 +101,7 @@ def serving_section(report: RunReport, links: Links) -> Html:
                 id=f"serving-{profile}"),
             table(SERVING_HEADERS, [serving_row(e, links) for e in rows], numeric=_SERVING_NUMERIC,
                   class_="results"),
+            _by_endpoint(results),
             drawn(lambda: figures_serving.throughput_by_output_length(profile, results),
                   "Output tok/s per node by output length; bars: the floor's confidence bounds"),
             drawn(lambda: figures_serving.latency_distributions(
@@ -109,6 +110,17 @@ def serving_section(report: RunReport, links: Links) -> Html:
             _rate_figures(results, series),
         ]
     return tag("section", *blocks, id="serving")
+
+
+def _by_endpoint(results: Sequence[GateResult]) -> Html:
+    """The scenarios measured on several URLs: a row per replica (and one for the URLs only woken up)."""
+    rows = [[tag("span", r.case_id), *row] for r in results if len(r.details.get("endpoints") or ()) > 1
+            for row in endpoint_rows(r.details["endpoints"])]
+    if not rows:
+        return EMPTY
+    return join([tag("h4", "By endpoint"),
+                 table(("scenario", *ENDPOINT_HEADERS), rows, numeric=range(2, 2 + len(ENDPOINT_HEADERS) - 1),
+                       class_="results")])
 
 
 def _latencies(series: ScenarioSeries | None) -> tuple[BoxStats | None, BoxStats | None]:
