@@ -17,7 +17,6 @@ Goals (issue text): throughput within 1% of the truth and TTFT p50 within 3 ms.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import subprocess

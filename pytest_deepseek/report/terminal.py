@@ -6,6 +6,7 @@ One rendering, as text, for the end of a pytest run and for `pytest-deepseek rep
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,13 +108,19 @@ def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | No
     profiles = list(dict.fromkeys(result.profile for result in results))
     if len(profiles) < 2:
         return None
+    def grid_key(result: GateResult) -> tuple[Any, Any, str]:
+        scenario = result.details.get("scenario") or {}
+        return scenario.get("input_len", "-"), scenario.get("output_len", "-"), _load_text(scenario)
+
+    # A profile with two scenarios of the same lengths and load (chat and completions, two data
+    # sets) would fold them into one row: their rows are told apart by scenario id.
+    per_profile = Counter((result.profile, grid_key(result)) for result in results)
+    shared = {key for (_, key), count in per_profile.items() if count > 1}
     cells: dict[tuple[Any, Any, str, str], dict[str, GateResult]] = {}
     for result in results:
-        scenario = result.details.get("scenario") or {}
-        key = (scenario.get("input_len", "-"), scenario.get("output_len", "-"), _load_text(scenario), result.case_id)
-        cells.setdefault(key, {})[result.profile] = result
-    # Scenarios that differ in something else (API, data set, a name) would share a row: show their ids.
-    with_ids = len({key[:3] for key in cells}) < len(cells)
+        key = grid_key(result)
+        cells.setdefault((*key, result.case_id if key in shared else ""), {})[result.profile] = result
+    with_ids = bool(shared)
     title = "serving across hardware" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     if with_ids:

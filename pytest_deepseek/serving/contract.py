@@ -73,7 +73,7 @@ class ClientHealth:
     @classmethod
     def _of_one(cls, sample: "ClientHealthSample") -> "ClientHealth":
 
-        def p99(values: list[float]) -> float | None:
+        def p99(values: Sequence[float]) -> float | None:
             return float(np.percentile(values, 99)) if values else None
 
         stalled_ms = sum(lag for lag in sample.loop_lag_ms if lag > STALL_MS)

@@ -184,7 +184,7 @@ class LoadRunner:
         self._t_run = time.perf_counter()
         self._t_cut: float | None = None
         self._waiting: set[asyncio.Task[object]] = set()  # tasks in a send or a schedule wait: `cut` cancels them
-        self.launched_offsets: list[float] = []  # open loop: the offsets of the arrivals sent so far
+        self.launched_offsets = array("d")  # open loop: the offsets of the arrivals sent so far
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _track(self, delta: int) -> None:
@@ -354,15 +354,24 @@ class LoadRunner:
         cap = asyncio.Semaphore(self.shape.max_concurrency) if self.shape.max_concurrency else None
         t0 = self._t0_ns or time.perf_counter_ns()
         deadline_ns = t0 + int(self.shape.duration_s * 1e9) if self.shape.duration_s else None
-        tasks: list[asyncio.Task[RequestRecord | None]] = []
+        # Only the requests in flight are kept: a finished task would hold on to its record (and an
+        # hour-long run to all of them) until the end.
+        in_flight: set[asyncio.Task[None]] = set()
+        raised: list[BaseException] = []
 
-        async def capped(spec: RequestSpec, t_scheduled: int) -> RequestRecord | None:
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                raised.append(task.exception())  # type: ignore[arg-type]
+
+        async def capped(spec: RequestSpec, t_scheduled: int) -> None:
             t_queued = time.perf_counter_ns()
             self.health.schedule_lag_ms.append((t_queued - t_scheduled) / 1e6)
             if cap is None:
-                return await self._one_scheduled(spec, t_queued, t_scheduled)
+                await self._one_scheduled(spec, t_queued, t_scheduled)
+                return
             async with cap:
-                return await self._one_scheduled(spec, t_queued, t_scheduled)
+                await self._one_scheduled(spec, t_queued, t_scheduled)
 
         launched_offsets = self.launched_offsets
         for spec, offset in zip(specs, offsets):
@@ -375,12 +384,16 @@ class LoadRunner:
                 break
             if self.timeline.t_load_reached is None and not math.isinf(rate):
                 self.timeline.t_load_reached = time.perf_counter_ns()
-            tasks.append(asyncio.ensure_future(capped(spec, t_scheduled)))
+            task = asyncio.ensure_future(capped(spec, t_scheduled))
+            in_flight.add(task)
+            task.add_done_callback(finished)
         if not math.isinf(rate):
             self._drain_started()
             # The schedule's own rate: what the client was asked to achieve with these arrivals.
             self.health.target_rate = schedule_rate(launched_offsets, len(launched_offsets)) or self.health.target_rate
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*in_flight)
+        if raised:
+            raise raised[0]
 
     async def _wait(self, delay: float) -> bool:
         """Sleep until the next send; False when the run was cut meanwhile."""

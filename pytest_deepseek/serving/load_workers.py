@@ -261,8 +261,9 @@ class _Coordinator:
         self.problem: str | None = None  # a worker that failed or vanished
         self.stopped_early = False
         self.deciding_timeline: RunTimeline | None = None
-        # The look under way: per worker, how many held records it had sent when it answered (its
-        # finished ones among them are its part of the look), its in-flight copies and its timeline.
+        # The look under way: per worker, how many records (of every worker) were held when it
+        # answered (its own among the first that many are its part of the look: those it finished
+        # before answering), its in-flight copies and its timeline.
         self.look: dict[int, tuple[int, list[RequestRecord], RunTimeline | None]] | None = None
         self.look_stamps: list[int] = []  # when each worker answered it (coordinator's clock)
         self.look_running = False

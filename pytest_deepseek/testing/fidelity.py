@@ -8,7 +8,6 @@ runs a load against a simulator it starts and compares; the fidelity tests check
 
 from __future__ import annotations
 
-import asyncio
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass

@@ -39,3 +39,10 @@ def test_one_scenario_per_lengths_and_load_needs_no_id_column() -> None:
     text = _text([_serving("a800", "in32-out16-c2", "chat", 1000.0), _serving("h800", "in32-out16-c2", "chat", 2000.0)])
     assert "scenario" not in text and "in32-out16-c2" not in text
     assert "1,000.00" in text and "2,000.00" in text
+
+
+def test_one_scenario_named_differently_by_two_profiles_stays_on_one_row() -> None:
+    text = _text([_serving("a800", "in32-out16-c2", "chat", 1000.0),
+                  _serving("h800", "chat-in32-out16-c2", "chat", 2000.0)])
+    rows = [line for line in text.splitlines() if "1,000.00" in line or "2,000.00" in line]
+    assert len(rows) == 1 and "1,000.00" in rows[0] and "2,000.00" in rows[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from array import array
@@ -110,3 +111,36 @@ def test_a_load_runner_over_its_budget_judges_and_looks_at_every_record(monkeypa
     assert all(r.success and len(r.event_times) == 8 for r in result.records)
     # Every look saw every measured record finished before it, spilled or not (none of the warm-up).
     assert looks and all(len(seen) >= 50 * (n + 1) and min(seen) >= 3 for n, seen in enumerate(looks))
+
+
+def test_an_open_loop_keeps_no_finished_request_outside_the_held_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every record spilled at once, nothing else in the runner keeps finished records alive
+    while the run goes on (an open loop's finished tasks used to hold theirs to the end)."""
+    monkeypatch.setattr(held_mod, "MEMORY_BUDGET_BYTES", 1)
+    alive_at: list[int] = []
+
+    def on_record(record: RequestRecord) -> None:
+        if record.index == 150:
+            gc.collect()
+            alive_at.append(sum(1 for o in gc.get_objects() if isinstance(o, RequestRecord)))
+
+    runner = LoadRunner(fake_send(), LoadShape(mode="open", request_rate=400.0, arrival="constant"),
+                        on_record=on_record)
+    specs = [RequestSpec(index=i, api="completions", model="m", prompt="p") for i in range(200)]
+    result = asyncio.run(runner.run([], specs))
+    # the one being recorded and the few still in flight; not 150
+    assert alive_at and alive_at[0] <= 10, alive_at
+    assert len(result.records) == 200 and runner.records.spilled >= 199
+
+
+def test_a_spill_that_fails_keeps_the_records_in_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(self, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    one = record_bytes(record(0))
+    held = HeldRecords(budget_bytes=5 * one)
+    held.extend([record(i) for i in range(100)])
+    monkeypatch.setattr(held_mod._SpillFile, "append", full)
+    held.extend([record(i) for i in range(100, 300)])
+    assert held.spill_error is not None and "No space left on device" in held.spill_error
+    assert [r.index for r in held] == list(range(300)) and held.spilled < 100
