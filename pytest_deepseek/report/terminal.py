@@ -108,6 +108,7 @@ def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | No
     profiles = list(dict.fromkeys(result.profile for result in results))
     if len(profiles) < 2:
         return None
+
     def grid_key(result: GateResult) -> tuple[Any, Any, str]:
         scenario = result.details.get("scenario") or {}
         return scenario.get("input_len", "-"), scenario.get("output_len", "-"), _load_text(scenario)
@@ -120,10 +121,9 @@ def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | No
     for result in results:
         key = grid_key(result)
         cells.setdefault((*key, result.case_id if key in shared else ""), {})[result.profile] = result
-    with_ids = bool(shared)
     title = "serving across hardware" + (" (SIMULATED engine: not a release verdict)" if simulated else "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
-    if with_ids:
+    if shared:
         table.add_column("scenario", justify="left")
     for header in ("in", "out", "conc/rate"):
         table.add_column(header, justify="right")
@@ -132,7 +132,7 @@ def hardware_table(results: Sequence[GateResult], simulated: bool) -> Table | No
             table.add_column(f"{profile if index == 0 else ''}\n{header}",
                              justify="left" if header == "verdict" else "right")
     for key in sorted(cells, key=_row_order):
-        row = ([key[3]] if with_ids else []) + [str(part) for part in key[:3]]
+        row = ([key[3]] if shared else []) + [str(part) for part in key[:3]]
         for profile in profiles:
             result = cells[key].get(profile)
             row += [cell(result) if result is not None else "-" for _, cell in _HARDWARE_COLUMNS]

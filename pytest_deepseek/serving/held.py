@@ -143,9 +143,6 @@ class HeldRecords:
     def __len__(self) -> int:
         return self._spilled + len(self._tail)
 
-    def __bool__(self) -> bool:
-        return len(self) > 0
-
     def __iter__(self) -> Iterator[RequestRecord]:
         return self.snapshot().__iter__()
 
