@@ -124,7 +124,7 @@ def test_an_open_loop_keeps_no_finished_request_outside_the_held_records(monkeyp
             gc.collect()
             alive_at.append(sum(1 for o in gc.get_objects() if isinstance(o, RequestRecord)))
 
-    runner = LoadRunner(fake_send(), LoadShape(mode="open", request_rate=400.0, arrival="constant"),
+    runner = LoadRunner(fake_send(), LoadShape(mode="open", request_rate=100.0, arrival="constant"),
                         on_record=on_record)
     specs = [RequestSpec(index=i, api="completions", model="m", prompt="p") for i in range(200)]
     result = asyncio.run(runner.run([], specs))
