@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Awaitable, Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 
+from .collector import quiet_collector
 from .held import HeldRecords
 from .load_merge import achieved_concurrency, achieved_rate, has_steady_window, schedule_rate
 from .records import RequestRecord, RequestSpec, RunTimeline
@@ -447,25 +448,26 @@ class LoadRunner:
                     await self._one(spec, time.perf_counter_ns())
 
             await asyncio.gather(*(warm(spec) for spec in warmup))
-        if start is not None:
-            self._t0_ns = await start()
-            await asyncio.sleep(max(0.0, (self._t0_ns - time.perf_counter_ns()) / 1e9))
-        probe = _LoopLagProbe()
-        probe.start()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        batch_latencies: list[float] = []
-        if self.shape.mode == "closed":
-            self.health.target_concurrency = self._closed_concurrency(len(measured))
-            self._install_load_mark(len(measured))
-            await self._closed(measured)
-        elif self.shape.mode == "open":
-            await self._open(measured)
-        else:
-            batch_latencies = await self._batch(measured)
-        await probe.stop()
-        self.health.cpu_s = time.process_time() - cpu0
-        self.health.wall_s = time.perf_counter() - wall0
-        self.health.loop_lag_ms = probe.lags_ms
+        with quiet_collector():
+            if start is not None:
+                self._t0_ns = await start()
+                await asyncio.sleep(max(0.0, (self._t0_ns - time.perf_counter_ns()) / 1e9))
+            probe = _LoopLagProbe()
+            probe.start()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            batch_latencies: list[float] = []
+            if self.shape.mode == "closed":
+                self.health.target_concurrency = self._closed_concurrency(len(measured))
+                self._install_load_mark(len(measured))
+                await self._closed(measured)
+            elif self.shape.mode == "open":
+                await self._open(measured)
+            else:
+                batch_latencies = await self._batch(measured)
+            await probe.stop()
+            self.health.cpu_s = time.process_time() - cpu0
+            self.health.wall_s = time.perf_counter() - wall0
+            self.health.loop_lag_ms = probe.lags_ms
         self.health.mean_in_flight = achieved_concurrency(self.in_flight_log, self.timeline)
         records = list(self.records)  # judged together: read back once, after the run
         if self.shape.mode == "open":

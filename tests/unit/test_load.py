@@ -1,6 +1,7 @@
 """The load generator with a fake server: pacing, windows, warmup, early stop, client health."""
 
 import asyncio
+import gc
 import math
 import time
 
@@ -237,3 +238,38 @@ def test_a_kept_record_is_compact_and_judged_as_before() -> None:
     assert RequestRecord.from_json_dict(record.to_json_dict()).event_reasoning == [True, False, False]
     record.compact()  # twice is once
     assert list(record.event_tokens) == [1, 2, 1]
+
+
+def test_objects_alive_before_the_measured_phase_are_out_of_the_collectors_walks_during_it():
+    frozen_during: list[tuple[bool, int]] = []
+    inner = fake_send(0.01)
+    before = gc.get_freeze_count()
+    all_specs = specs(10, warmup=2)
+
+    async def two_overlapping_runs() -> int:
+        slow_measuring, fast_done = asyncio.Event(), asyncio.Event()
+
+        async def slow_send(spec, t_queued, on_start=None):
+            frozen_during.append((spec.warmup, gc.get_freeze_count()))
+            if not spec.warmup:
+                slow_measuring.set()
+                await fast_done.wait()  # the fast run starts and ends inside this one's measured phase
+            return await inner(spec, t_queued, on_start)
+
+        slow = LoadRunner(slow_send, LoadShape(mode="closed", concurrency=2))
+        fast = LoadRunner(inner, LoadShape(mode="closed", concurrency=2))
+        first = asyncio.ensure_future(slow.run(all_specs[:2], all_specs[2:]))
+        await slow_measuring.wait()
+        await fast.run([], all_specs[2:4])
+        frozen_after_fast = gc.get_freeze_count()
+        fast_done.set()
+        await first
+        return frozen_after_fast
+
+    frozen_after_fast = asyncio.run(two_overlapping_runs())
+    warm_counts = [count for warmup, count in frozen_during if warmup]
+    measured_counts = [count for warmup, count in frozen_during if not warmup]
+    assert warm_counts == [before, before]  # warm-up requests run with the collector as it was
+    assert len(measured_counts) == 8 and min(measured_counts) > before  # the prompt plan, pytest, ... frozen
+    assert frozen_after_fast > before  # the freeze outlives a phase that ends inside another
+    assert gc.get_freeze_count() == before  # lifted when the last measured phase ended
