@@ -89,6 +89,11 @@ def summary_lines(summary: SoakSummary, run: SoakRun, config: SoakConfig) -> lis
         lines.append(f"  {FIGURE_LABELS[name]:<13} {_num(summary.first.value(name), 10, 3)} -> "
                      f"{_num(summary.last.value(name), 10, 3)}  "
                      f"{'-' if drift is None else f'{drift:+.2f}%':>8}  {_verdict(summary.drift_ok(name))}")
+    first, last = summary.first, summary.last
+    lines.append(f"  CPU per output token, client {_num(first.client_us_per_token, 0, 1)} -> "
+                 f"{_num(last.client_us_per_token, 0, 1)} us, simulator {_num(first.server_us_per_token, 0, 1)} -> "
+                 f"{_num(last.server_us_per_token, 0, 1)} us (the simulator's work per token is fixed: "
+                 f"a change in its figure is the machine's)")
     health = run.health
     lines += [
         f"requests: {summary.completed:,} completed, {summary.failed} failed in the sampled intervals; "

@@ -152,6 +152,10 @@ class WindowFigures:
     ttft_p50_ms: float | None
     ttft_p99_ms: float | None
     tpot_p50_ms: float | None
+    # CPU per output token (us) of the client and of the simulator: the simulator does the same
+    # work per token all along, so a change in its figure is the machine's, not the client's.
+    client_us_per_token: float | None = None
+    server_us_per_token: float | None = None
 
     def value(self, name: str) -> float | None:
         """A figure by its field name."""
@@ -247,8 +251,14 @@ def pooled(intervals: Sequence[Interval]) -> WindowFigures:
     tokens = sum((i.output_tok_s or 0.0) * (i.end_s - i.start_s) for i in intervals)
     ttft = LatencySummary.of(np.concatenate([i.ttft_samples for i in intervals] or [np.zeros(0)]))
     tpot = LatencySummary.of(np.concatenate([i.tpot_samples for i in intervals] or [np.zeros(0)]))
+    client_cpu = sum(i.cpu_cores * (i.end_s - i.start_s) for i in intervals)
+    server_cpu = (None if any(i.server_cpu_cores is None for i in intervals)
+                  else sum((i.server_cpu_cores or 0.0) * (i.end_s - i.start_s) for i in intervals))
     return WindowFigures(seconds=seconds, output_tok_s=tokens / seconds if seconds > 0 else None,
-                         ttft_p50_ms=ttft.p50, ttft_p99_ms=ttft.p99, tpot_p50_ms=tpot.p50)
+                         ttft_p50_ms=ttft.p50, ttft_p99_ms=ttft.p99, tpot_p50_ms=tpot.p50,
+                         client_us_per_token=client_cpu / tokens * 1e6 if tokens > 0 else None,
+                         server_us_per_token=(server_cpu / tokens * 1e6 if tokens > 0 and server_cpu is not None
+                                              else None))
 
 
 def first_window(intervals: Sequence[Interval], count: int, after_s: float = 0.0) -> list[Interval]:

@@ -3,6 +3,7 @@ windows, drift and RSS growth."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import tracemalloc
 
@@ -95,6 +96,11 @@ def test_pooled_figures_weigh_intervals_by_time_and_pool_latencies():
     assert figures.output_tok_s == pytest.approx(2000.0)
     assert figures.ttft_p50_ms == pytest.approx(20.0)  # the median of 20 tens and 20 thirties
     assert drift_pct(pooled([a]), pooled([b]))["output_tok_s"] == pytest.approx(200.0)
+    # 0.1 core for 20 s over 40,000 tokens; no simulator figure when it was not sampled
+    assert figures.client_us_per_token == pytest.approx(0.1 * 20 / 40_000 * 1e6)
+    assert figures.server_us_per_token is None
+    sampled = pooled([dataclasses.replace(a, server_cpu_cores=0.2), dataclasses.replace(b, server_cpu_cores=0.4)])
+    assert sampled.server_us_per_token == pytest.approx((0.2 * 10 + 0.4 * 10) / 40_000 * 1e6)
 
 
 def test_summary_counts_rss_from_the_warmup_and_compares_windows_after_it():
