@@ -118,8 +118,9 @@ def _fmt(v: float | None) -> str:
 
 def _message(metric: str, op: Op, threshold: float, value: float | None, d: Decision,
              unit: str) -> str:
+    bounds = d.bounds_name or percent(d.confidence)
     text = (f"{metric} {op} {_fmt(threshold)}: measured {_fmt(value)} "
-            f"({percent(d.confidence)} lower {_fmt(d.low)}, upper {_fmt(d.high)}) -> {d.verdict.upper()}")
+            f"({bounds} lower {_fmt(d.low)}, upper {_fmt(d.high)}) -> {d.verdict.upper()}")
     if d.verdict == "inconclusive" and d.more_needed is not None:
         text += f" (about {d.more_needed:.0f} more {unit} may decide it)"
     return text
@@ -173,7 +174,7 @@ def obvious_throughput_decision(series: np.ndarray, threshold: float, op: Op,
     method = (f"{undecided.method}; decided all the same: the threshold is more than {OBVIOUS_FACTOR:g}x "
               f"away from the window's mean (bounds: the mean / and x {OBVIOUS_FACTOR:g})")
     return dataclasses.replace(undecided, verdict=verdict, estimate=mean, low=low, high=high, method=method,
-                               more_needed=None)
+                               more_needed=None, bounds_name=f"{OBVIOUS_FACTOR:g}x rule")
 
 
 def _decide(metric: str, op: Op, threshold: float, metrics: RunMetrics,

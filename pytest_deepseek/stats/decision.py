@@ -23,6 +23,7 @@ class Decision:
     `low` and `high` are one-sided bounds, each at `confidence` (None when they cannot be formed).
     `more_needed` is a rough count of additional samples (or seconds, for time series) that would
     likely decide an inconclusive question if the estimate stays where it is; None otherwise.
+    `bounds_name` names bounds that are not confidence bounds (a rule's), for messages.
     """
 
     verdict: Verdict
@@ -32,6 +33,7 @@ class Decision:
     confidence: float
     method: str
     more_needed: float | None = None
+    bounds_name: str | None = None
 
 
 def bounds_verdict(op: Op, threshold: float, low: float | None, high: float | None) -> Verdict:

@@ -208,6 +208,7 @@ def test_a_simulator_window_too_short_for_its_correlation_still_decides_the_obvi
         assert check.verdict == verdict, (op, threshold)
         assert "more than 10x away from the window's mean" in check.method
         assert check.low == pytest.approx(mean / 10) and check.high == pytest.approx(mean * 10)
+        assert "(10x rule lower " in check.message and "95%" not in check.message  # not confidence bounds
     for threshold in (mean / 9, mean / 2, 0.8 * mean, 2 * mean, 9 * mean):
         [check] = evaluate_checks(m, series, floors={"output_throughput": threshold}, bucket_s=0.0125,
                                   min_batch_s=0.0)
