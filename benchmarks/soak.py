@@ -15,6 +15,10 @@ tok/s, TTFT p50/p99 and TPOT p50, and the client's longest garbage collection an
   the warm-up (10 minutes each, or a third of what follows the warm-up in a shorter run);
 - no failed request.
 
+Beside the drift: each window's TTFT p99 interval from its samples alone (how far two p99s may
+differ by sampling), and the CPU per output token of the client and of the simulator (whose work
+per token is fixed, so a change in its figure is the machine's, not the client's).
+
 Exit status 1 when a target is missed. The figures include whatever else the machine is doing
 (the simulator shares its cores); the load average is printed at the start and at the end.
 
@@ -90,6 +94,10 @@ def summary_lines(summary: SoakSummary, run: SoakRun, config: SoakConfig) -> lis
                      f"{_num(summary.last.value(name), 10, 3)}  "
                      f"{'-' if drift is None else f'{drift:+.2f}%':>8}  {_verdict(summary.drift_ok(name))}")
     first, last = summary.first, summary.last
+    if first.ttft_p99_interval_ms and last.ttft_p99_interval_ms:
+        (a, b), (c, d) = first.ttft_p99_interval_ms, last.ttft_p99_interval_ms
+        lines.append(f"  TTFT p99 of each window at 95% from its samples alone: {a:.3f}-{b:.3f} -> {c:.3f}-{d:.3f} ms "
+                     f"(as if requests were independent)")
     lines.append(f"  CPU per output token, client {_num(first.client_us_per_token, 0, 1)} -> "
                  f"{_num(last.client_us_per_token, 0, 1)} us, simulator {_num(first.server_us_per_token, 0, 1)} -> "
                  f"{_num(last.server_us_per_token, 0, 1)} us (the simulator's work per token is fixed: "

@@ -52,6 +52,7 @@ from ..serving.spec import Scenario
 from ..sim.config import SimConfig
 from ..sim.launcher import start_sim
 from ..sim.urls import parse_sim_url
+from ..stats.percentiles import quantile_bound_ranks
 from ..tokenizers import TextTokenizer, embedded_tokenizer
 
 # About 5,000 output tokens/s from 25 streams: the simulator's 5 ms decode step gives each stream
@@ -156,6 +157,9 @@ class WindowFigures:
     # work per token all along, so a change in its figure is the machine's, not the client's.
     client_us_per_token: float | None = None
     server_us_per_token: float | None = None
+    # Where the window's TTFT p99 lies at 95% from its samples alone (order statistics, as if the
+    # requests were independent): how far apart two windows' p99s may be by sampling alone.
+    ttft_p99_interval_ms: tuple[float, float] | None = None
 
     def value(self, name: str) -> float | None:
         """A figure by its field name."""
@@ -249,7 +253,8 @@ def pooled(intervals: Sequence[Interval]) -> WindowFigures:
     their pooled samples."""
     seconds = sum(i.end_s - i.start_s for i in intervals)
     tokens = sum((i.output_tok_s or 0.0) * (i.end_s - i.start_s) for i in intervals)
-    ttft = LatencySummary.of(np.concatenate([i.ttft_samples for i in intervals] or [np.zeros(0)]))
+    ttft_samples = np.concatenate([i.ttft_samples for i in intervals] or [np.zeros(0)])
+    ttft = LatencySummary.of(ttft_samples)
     tpot = LatencySummary.of(np.concatenate([i.tpot_samples for i in intervals] or [np.zeros(0)]))
     client_cpu = sum(i.cpu_cores * (i.end_s - i.start_s) for i in intervals)
     server_cpu = (None if any(i.server_cpu_cores is None for i in intervals)
@@ -258,7 +263,18 @@ def pooled(intervals: Sequence[Interval]) -> WindowFigures:
                          ttft_p50_ms=ttft.p50, ttft_p99_ms=ttft.p99, tpot_p50_ms=tpot.p50,
                          client_us_per_token=client_cpu / tokens * 1e6 if tokens > 0 else None,
                          server_us_per_token=(server_cpu / tokens * 1e6 if tokens > 0 and server_cpu is not None
-                                              else None))
+                                              else None),
+                         ttft_p99_interval_ms=percentile_interval(ttft_samples, 0.99))
+
+
+def percentile_interval(samples: np.ndarray, p: float, confidence: float = 0.95) -> tuple[float, float] | None:
+    """A two-sided `confidence` interval of the p-quantile of independent samples (order statistics,
+    each side at (1 + confidence) / 2); None when there are too few samples for either side."""
+    low_rank, high_rank = quantile_bound_ranks(len(samples), p, (1 + confidence) / 2)
+    if low_rank is None or high_rank is None:
+        return None
+    ordered = np.sort(samples)
+    return float(ordered[low_rank - 1]), float(ordered[high_rank - 1])
 
 
 def first_window(intervals: Sequence[Interval], count: int, after_s: float = 0.0) -> list[Interval]:

@@ -20,6 +20,7 @@ from pytest_deepseek.testing.soak import (
     SoakConfig,
     drift_pct,
     interval_metrics_input,
+    percentile_interval,
     pooled,
     request_budget,
     summarize,
@@ -149,3 +150,12 @@ def test_output_lengths_spread_around_the_mean():
 def test_config_rejects_runs_too_short_to_judge(kwargs):
     with pytest.raises(ValueError):
         SoakConfig(**kwargs)
+
+
+def test_a_windows_p99_interval_comes_from_order_statistics():
+    samples = np.arange(1.0, 10_001.0)  # the p99 is 9,900; about 10 ranks each side at 97.5%
+    low, high = percentile_interval(samples, 0.99)
+    assert 9_870 < low < 9_900 < high < 9_930
+    assert percentile_interval(np.arange(1.0, 51.0), 0.99) is None  # too few for an upper bound
+    figures = pooled([interval(0), interval(1)])  # 40 samples: no interval
+    assert figures.ttft_p99_interval_ms is None
