@@ -2,9 +2,10 @@
 
 A full (oldest-generation) collection walks every object the cyclic collector tracks and holds
 the event loop, hence every stream's reads, while it does. In a gate run that is all of pytest,
-its plugins, the tokenizer and the prompt plan: full passes of 60-190 ms every few minutes in an
+its plugins, the tokenizer and the prompt plan: full passes of 50-190 ms every few minutes in an
 hour-long soak, growing with the heap, each landing in the TTFT and chunk gaps of every request in
-flight and in the client-health stall count (a 2-minute gate run was called client-bound for one).
+flight and in the client-health stall count (20-second gate runs at 12.5k tok/s were called
+client-bound for them).
 `quiet_collector` freezes what is alive when the measured phase starts: reference counting still
 frees those objects, only the cyclic collector stops walking them (garbage cycles among them wait
 for the first full pass after the phase). Objects made during the run are collected as before;
