@@ -198,4 +198,6 @@ class GateResult:
                   if self.fingerprint.get(name) is not None]
         if self.problems:
             props.append((f"{JUNIT_PREFIX}errors", "; ".join(self.problems)))
+        if self.warnings:
+            props.append((f"{JUNIT_PREFIX}warnings", "; ".join(self.warnings)))
         return props

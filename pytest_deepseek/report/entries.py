@@ -39,6 +39,12 @@ class CollectedResult:
         return cls(nodeid, PASSED if result.passed else FAILED, result)
 
 
+def passed_with_warnings(entries: Sequence[CollectedResult]) -> list[CollectedResult]:
+    """The results that passed and still have something to say (a result that did not pass shows
+    its warnings with its failure)."""
+    return [entry for entry in entries if entry.result.passed and entry.result.warnings]
+
+
 def csv_row(entry: CollectedResult) -> dict[str, Any]:
     """The `test_result.csv` row of a serving result."""
     result = entry.result

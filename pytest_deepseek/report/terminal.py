@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ..serving.failures import failure_lines as request_kind_lines
 from ..verdict import GateResult
+from .entries import passed_with_warnings
 from .html.labels import ENDPOINT_HEADERS, endpoint_rows, load_label
 
 if TYPE_CHECKING:
@@ -230,6 +231,15 @@ def failure_lines(entries: Sequence["CollectedResult"]) -> list[str]:
     return lines
 
 
+def warning_lines(entries: Sequence["CollectedResult"]) -> list[str]:
+    """For each result that passed with warnings: its test id, then each warning."""
+    lines: list[str] = []
+    for entry in passed_with_warnings(entries):
+        lines.append(f"PASS with warnings {entry.nodeid}")
+        lines.extend(f"  warning: {warning}" for warning in entry.result.warnings)
+    return lines
+
+
 def request_failure_lines(results: Sequence[GateResult]) -> list[str]:
     """Failed requests of each serving scenario, by kind with example request ids (none when all went well)."""
     lines: list[str] = []
@@ -285,6 +295,8 @@ def render_tables(entries: Sequence["CollectedResult"], results_path: Path | str
         console.print(accuracy_table(by_kind["accuracy"]))
     for line in failure_lines(entries):
         console.print(line, markup=False)
+    for line in warning_lines(entries):
+        console.print(line, markup=False, soft_wrap=True)  # a warning names paths: kept on one line
     console.print(f"results: {results_path}", markup=False)
     for line in notes:
         console.print(line, markup=False, soft_wrap=True)  # a path cut in two cannot be copied

@@ -80,11 +80,12 @@ def test_check_names_are_made_unique_in_order() -> None:
 
 
 def test_junit_properties_are_unique_and_carry_figures() -> None:
-    props = _result(problems=("x",)).junit_properties()
+    props = _result(problems=("x",), warnings=("w1", "w2")).junit_properties()
     names = [name for name, _ in props]
     assert len(names) == len(set(names))
     values = dict(props)
     assert values["deepseek.verdict"] == "error" and values["deepseek.ttft_ms.p99"] == 150.0
+    assert values["deepseek.errors"] == "x" and values["deepseek.warnings"] == "w1; w2"
     assert values["deepseek.check.ceiling.ttft_ms.p99"].startswith("fail: ")
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...verdict import PRECEDENCE, combine
-from ..entries import CollectedResult
+from ..entries import CollectedResult, passed_with_warnings
 from .markup import EMPTY, Html, bullet_list, join, key_values, table, tag, verdict_badge
 from .model import RunReport
 from .plotting import VERDICT_COLOURS
@@ -124,8 +124,9 @@ def _value(value: Any) -> str:
 
 
 def failures_section(entries: Sequence[CollectedResult]) -> Html:
-    """Every result that did not pass (expected vs measured, problems, warnings), and the failed
-    requests of every serving result by error kind with example request ids."""
+    """Every result that did not pass (expected vs measured, problems, warnings), the warnings of
+    those that passed, and the failed requests of every serving result by error kind with example
+    request ids."""
     blocks: list[object] = [tag("h2", "Failures")]
     failing = [e for e in entries if e.result.verdict != "pass"]
     if not failing:
@@ -139,6 +140,14 @@ def failures_section(entries: Sequence[CollectedResult]) -> Html:
         blocks += [tag("h4", verdict_badge(result.verdict), f" {result.kind} {result.profile} {result.case_id}",
                        tag("div", entry.nodeid, class_="note")),
                    bullet_list(items), _contract_table(result.details.get("contract") or [])]
+    warned = passed_with_warnings(entries)
+    if warned:
+        blocks.append(tag("h3", "Passed, with warnings"))
+    for entry in warned:
+        result = entry.result
+        blocks += [tag("h4", verdict_badge(result.verdict), f" {result.kind} {result.profile} {result.case_id}",
+                       tag("div", entry.nodeid, class_="note")),
+                   bullet_list([f"warning: {w}" for w in result.warnings])]
     request_rows = [row for e in entries if e.result.kind == "serving" for row in _failure_rows(e)]
     if request_rows:
         blocks += [tag("h3", "Failed requests by kind"),
