@@ -112,7 +112,9 @@ class HeldRecords:
             try:
                 self._spill_oldest()
             except OSError as exc:
-                self.spill_error = f"records kept in memory: the spill file failed ({exc})"
+                self.spill_error = (f"the spill file in {tempfile.gettempdir()} failed after {self._spilled} "
+                                    f"record(s) ({exc}): every later record was kept in memory, so the "
+                                    "client's memory grew with the run (its figures are unaffected)")
 
     def extend(self, records: list[RequestRecord]) -> None:
         """Keep each of `records`, in order."""
@@ -129,6 +131,11 @@ class HeldRecords:
         self._spilled += len(batch)
         self._tail_bytes -= sum(self._sizes[:SPILL_BATCH])
         del self._tail[:SPILL_BATCH], self._sizes[:SPILL_BATCH]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the run's report should say about how its records were held (a failed spill)."""
+        return (self.spill_error,) if self.spill_error else ()
 
     @property
     def spilled(self) -> int:

@@ -121,6 +121,7 @@ class ScenarioEnd:
     batch_latencies_ms: tuple[float, ...] = ()
     retokenized: Mapping[int, int] | None = None  # record index -> the client's count of its output tokens
     cut_short: str | None = None  # why the load stopped before its plan ran out (a problem: ERROR)
+    warnings: tuple[str, ...] = ()  # `LoadResult.warnings`: said in the report, the verdict unchanged
 
     @classmethod
     def of(cls, nodeid: str, case_id: str, load: LoadResult, health: ClientHealth,
@@ -128,7 +129,7 @@ class ScenarioEnd:
         """The end of a finished load."""
         return cls(nodeid=nodeid, case_id=case_id, timeline=deciding_timeline(load), health=health,
                    stopped_early=load.stopped_early, batch_latencies_ms=tuple(load.batch_latencies_ms),
-                   retokenized=retokenized, cut_short=cut_short)
+                   retokenized=retokenized, cut_short=cut_short, warnings=load.warnings)
 
     def to_json(self) -> dict[str, Any]:
         """The line (plain JSON; the token counts keyed by record index)."""
@@ -139,6 +140,7 @@ class ScenarioEnd:
             "stopped_early": self.stopped_early, "batch_latencies_ms": list(self.batch_latencies_ms),
             "retokenized": None if self.retokenized is None else {str(k): v for k, v in self.retokenized.items()},
             "cut_short": self.cut_short,
+            "warnings": list(self.warnings),
         }
 
     @classmethod
@@ -151,6 +153,7 @@ class ScenarioEnd:
             batch_latencies_ms=tuple(data.get("batch_latencies_ms") or ()),
             retokenized=None if counts is None else {int(k): int(v) for k, v in counts.items()},
             cut_short=data.get("cut_short"),
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
         )
 
 
@@ -209,7 +212,7 @@ def decide(start: ScenarioStart, records: Sequence[RequestRecord], end: Scenario
         health=end.health,
         stopped_early=end.stopped_early, batch_latencies_ms=end.batch_latencies_ms, facts=start.facts,
         records=start.records, log=start.log, failures=summarize_failures(records),
-        endpoints=endpoints_of(target, records),
+        endpoints=endpoints_of(target, records), warnings=end.warnings,
     )
     return Decision(result, judgement.metrics)
 

@@ -78,6 +78,7 @@ class LoadResult:
     batch_latencies_ms: list[float] = field(default_factory=list)
     deciding_timeline: RunTimeline | None = None
     cut_short: str | None = None  # why the run was stopped before its plan ran out, with its counts
+    warnings: tuple[str, ...] = ()  # what went wrong around the figures without touching them (a failed spill)
 
 
 def left_in_flight(record: RequestRecord) -> RequestRecord:
@@ -483,6 +484,7 @@ class LoadRunner:
             batch_latencies_ms=batch_latencies,
             deciding_timeline=self.deciding_timeline,
             cut_short=self._cut_short(records),
+            warnings=self.records.warnings,
         )
 
     def _closed_concurrency(self, n_specs: int) -> int:

@@ -73,6 +73,7 @@ class WorkerOutcome:
     health: ClientHealthSample
     in_flight_log: list[tuple[int, int]]
     launched: int  # open loop: arrivals sent
+    warnings: tuple[str, ...] = ()  # the worker's own (`LoadResult.warnings`)
 
 
 def job_for(run: LoadRun, part: LoadPart) -> WorkerJob:
@@ -138,7 +139,7 @@ async def serve_job(job: WorkerJob, inbox: asyncio.Queue[tuple[Any, ...]], emit:
     flush()
     runner = runners[0]
     emit((DONE, WorkerOutcome(job.part.index, result.timeline, result.health, list(runner.in_flight_log),
-                              len(runner.launched_offsets))))
+                              len(runner.launched_offsets), result.warnings)))
 
 
 def _process_main(job: WorkerJob, conn: Any) -> None:
@@ -404,8 +405,10 @@ class _Coordinator:
         cut = self.cut_reason or self.problem
         cut_short = None if cut is None else cut_short_text(cut, (self.t_cut or time.perf_counter()) - self.t_run,
                                                             measured, self.planned)
+        warnings = self.records.warnings + tuple(f"load worker {i}: {warning}" for i in indices
+                                                 for warning in self.outcomes[i].warnings)
         return LoadResult(records=records, timeline=timeline, health=health, stopped_early=self.stopped_early,
-                          deciding_timeline=self.deciding_timeline, cut_short=cut_short)
+                          deciding_timeline=self.deciding_timeline, cut_short=cut_short, warnings=warnings)
 
     def health(self, timeline: RunTimeline, log: list[tuple[int, int]], measured: list[RequestRecord],
                outcomes: list[WorkerOutcome]) -> ClientHealthSample:

@@ -76,9 +76,11 @@ def measured_result(
     devices_per_node: int, metrics: RunMetrics, checks: Sequence[Check], violations: Sequence[ContractViolation],
     health: ClientHealth, stopped_early: bool, batch_latencies_ms: Sequence[float], facts: Mapping[str, Any],
     records: str, log: str, failures: FailureSummary | None = None, endpoints: Sequence[EndpointFigures] = (),
+    warnings: Sequence[str] = (),
 ) -> GateResult:
     """The result of a scenario that ran: contract violations are problems (ERROR), then the checks.
-    `endpoints`: each endpoint's figures, for a deployment measured on (or woken through) several URLs."""
+    `endpoints`: each endpoint's figures, for a deployment measured on (or woken through) several URLs;
+    `warnings`: what the load generator has to say that leaves the verdict alone."""
     return GateResult.decide(
         "serving", profile, case_id, checks,
         problems=[v.message for v in violations],
@@ -86,6 +88,7 @@ def measured_result(
         metrics=metrics.to_dict(),
         figures=figures(metrics),
         simulated=simulated,
+        warnings=tuple(warnings),
         locations={"records": records, "log": log},
         fingerprint={"api": api, "dataset": scenario.dataset, "prompt_set_hash": facts.get("prompt_set_hash"),
                      "prompt_seed": facts.get("prompt_seed")},
@@ -169,5 +172,6 @@ def log_lines(result: GateResult, metrics: RunMetrics, records: Sequence[Request
     lines += _worker_lines(result)
     lines += [f"check: {check.message}" for check in result.checks]
     lines += [f"contract: {problem}" for problem in result.problems]
+    lines += [f"warning: {warning}" for warning in result.warnings]
     lines += [f"Verdict: {result.verdict.upper()}", "=================================================="]
     return lines
