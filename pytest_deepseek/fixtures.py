@@ -177,18 +177,23 @@ def _run_fixture(gate: Gate) -> Any:
 
 def against_the_baseline(result: GateResult, case: Any, request: pytest.FixtureRequest) -> GateResult:
     """With --deepseek-baseline, the result with its `regression.<metric>` checks against the same
-    test of the baseline (an ERROR stays as it is: nothing was measured to compare)."""
+    test of the baseline (an ERROR stays as it is: nothing was measured to compare); the comparison
+    goes to the run's regression.jsonl first, so that a rebuild of the run applies it again."""
     state = run_state(request.config)
     baseline = state.baseline()
     if baseline is None or result.verdict == "error":
         return result
-    from .regression.against import against_baseline  # numpy and the gates' statistics: not at plugin import
+    from .regression.against import compare_with_baseline  # numpy and the gates' statistics: not at plugin import
+    from .regression.recorded import REGRESSION_FILE
     from .regression.spec import RegressionSpec
+    from .report.journal import json_line
 
     scenario_allows = getattr(getattr(case, "scenario", None), "allow_inconclusive", None)
-    return against_baseline(result, request.node.nodeid, state.folder.path, baseline,
-                            RegressionSpec.of(case.profile.regression),
-                            allow_inconclusive=state.settings.layered("allow_inconclusive", scenario_allows))
+    comparison = compare_with_baseline(result, request.node.nodeid, state.folder.path, baseline,
+                                       RegressionSpec.of(case.profile.regression),
+                                       allow_inconclusive=state.settings.layered("allow_inconclusive", scenario_allows))
+    state.folder.append_lines(state.folder.path / REGRESSION_FILE, [json_line(comparison.to_json())])
+    return comparison.apply(result)
 
 
 def not_run(gate: Gate, case: Any, ctx: GateContext, problem: str) -> GateResult:

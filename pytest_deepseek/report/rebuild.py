@@ -5,7 +5,8 @@ scenario again from records.jsonl (its start line, its requests, its end line), 
 accuracy decide their tests again from `cases.jsonl` and the once-per-run evaluations. A test that
 started but never finished (the run was killed) is listed as incomplete; a torn last line is
 skipped and counted. Results are the gates' own pure functions applied to the same lines, so a
-finished run rebuilds to the summary it wrote.
+finished run rebuilds to the summary it wrote; a run compared with a baseline gets each test's
+comparison back from its `regression.jsonl` (`regression/recorded.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from ..gates import GATES
 from .entries import CollectedResult, csv_row, summary_document, with_session_fingerprint
-from .journal import CASES_FILE, Incomplete, read_json_object
+from .journal import CASES_FILE, Incomplete, JsonLines, read_json_object
 from .store import RunFolder
 from .terminal import incomplete_lines
 
@@ -91,13 +92,18 @@ class Rebuilt:
 
 def rebuild_run(run_dir: Path) -> Rebuilt:
     """Every gate's results in `run_dir`, decided again from the files (see the module docstring)."""
+    # here, not at the top: it brings numpy, and settings imports this module for `find_run_dir` alone
+    from ..regression.recorded import REGRESSION_FILE, compared_again, latest_comparisons
+
     found = [gate.module().on_disk(run_dir) for gate in GATES]
     replayed = sorted((r for f in found for r in f.results), key=lambda r: r.at)
+    comparisons = latest_comparisons(JsonLines(run_dir / REGRESSION_FILE))
     by_test: dict[str, CollectedResult] = {}
     for item in replayed:  # a test decided twice (started again in a continued run): the last one counts
+        result = with_session_fingerprint(item.result, item.fingerprint)
         by_test.pop(item.nodeid, None)
-        by_test[item.nodeid] = CollectedResult.decided(item.nodeid,
-                                                       with_session_fingerprint(item.result, item.fingerprint))
+        by_test[item.nodeid] = CollectedResult.decided(
+            item.nodeid, compared_again(result, item.at, comparisons.get(item.nodeid)))
     incomplete = sorted((i for f in found for i in f.incomplete if i.nodeid not in by_test), key=lambda i: i.at)
     previous = previous_summary(run_dir) or {}
     entries = list(by_test.values())

@@ -4,11 +4,13 @@ against the simulated engine, saved as a baseline, then run against it slower an
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_deepseek import cli
 from pytest_deepseek.testing import LOADED_BOX
 
 from plugin.helpers import latest_run, make_project, summary  # tests/ is on sys.path: its packages import from there
@@ -68,6 +70,7 @@ def test_a_run_saved_as_baseline_fails_a_slower_run_and_passes_the_same_engine(p
     (changed,) = [w for w in test["warnings"] if "other conditions than the baseline v1" in w]
     assert "endpoint_url" in changed and "step_base_ms=30" in changed
     assert ">baseline<" in (pytester.path / "slower.html").read_text()  # the baseline beside the run's figure
+    slower_run, slower_test = latest_run(pytester), test
 
     # 40 requests cannot bound a p99 in either run: those checks stay undecided, and are let pass here
     same = run(pytester, FAST, "--deepseek-baseline=v1", "--deepseek-allow-inconclusive")
@@ -78,6 +81,14 @@ def test_a_run_saved_as_baseline_fails_a_slower_run_and_passes_the_same_engine(p
     same.assert_outcomes(passed=1)
     assert test["verdict"] == "pass" and latest_run(pytester) != saved
     assert not [w for w in test["warnings"] if "other conditions" in w], test["warnings"]
+
+    # Rebuilt from its files alone, with the baseline gone: the slower run still fails against it.
+    shutil.rmtree(saved)
+    (slower_run / "summary.json").unlink()
+    assert cli.main(["report", str(slower_run)]) == 1
+    (rebuilt,) = json.loads((slower_run / "summary.json").read_text())["tests"]
+    assert rebuilt["verdict"] == "fail"
+    assert rebuilt["checks"] == slower_test["checks"] and rebuilt["warnings"] == slower_test["warnings"]
 
 
 def test_an_unknown_baseline_is_a_usage_error_naming_the_saved_ones(pytester: pytest.Pytester) -> None:
