@@ -114,6 +114,7 @@ def summary_lines(summary: SoakSummary, run: SoakRun, config: SoakConfig) -> lis
     if run.records_path.exists():
         lines.append(f"records.jsonl: {count_lines(run.records_path):,} lines for {run.finished:,} finished requests, "
                      f"{records_file_mb(run.records_path):,.1f} MB")
+    lines += [f"warning: {warning}" for warning in run.warnings]
     if run.ran_out:
         lines.append("the planned requests ran out before the duration: the load was not held to the end")
     lines.append(f"overall: {_verdict(summary.passed and not run.ran_out)}")

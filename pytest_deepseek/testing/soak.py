@@ -232,6 +232,7 @@ class SoakRun:
     records_path: Path
     sim_url: str
     ran_out: bool  # the planned requests ran out before the duration did
+    warnings: tuple[str, ...] = ()  # the load runner's (a failed spill), those of dropped records included
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +436,7 @@ class _Sampler:
     on_interval: Callable[[Interval], None]
     intervals: list[Interval] = field(default_factory=list)
     gc_pauses: _GcPauses = field(default_factory=_GcPauses)
+    dropped_warnings: tuple[str, ...] = ()  # of the held records released after a sample
 
     async def run(self) -> None:
         gc.callbacks.append(self.gc_pauses)
@@ -484,6 +486,7 @@ class _Sampler:
             old = self.intervals[leaving]
             self.intervals[leaving] = dataclasses.replace(old, ttft_samples=np.zeros(0), tpot_samples=np.zeros(0))
         if self.config.drop_records:
+            self.dropped_warnings += self.runner.records.warnings
             self.runner.records = HeldRecords()
 
 
@@ -527,7 +530,8 @@ def run_soak(config: SoakConfig, results_dir: Path, on_interval: Callable[[Inter
             writer.close()
     return SoakRun(intervals=sampler.intervals, finished=sink.finished, failed=sink.failed,
                    health=ClientHealth.of(result.health), records_path=folder.records_path, sim_url=config.sim_url,
-                   ran_out=sink.measured >= len(plan.measured))
+                   ran_out=sink.measured >= len(plan.measured),
+                   warnings=tuple(dict.fromkeys(sampler.dropped_warnings + result.warnings)))
 
 
 def count_lines(path: Path) -> int:
