@@ -1,4 +1,4 @@
-"""Shared test configuration: pytester for running the plugin as users do.
+"""Shared test configuration: pytester for running the plugin as users do; `full_disk`.
 
 With DEEPSEEK_REQUIRE_BACKENDS=1 (set by CI), tests marked `eval_backend` may not be skipped for a
 missing evaluation backend: the run stops with a usage error instead, so a green CI run means the
@@ -40,3 +40,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
     if not os.environ.get("OPENCOMPASS_PYTHON"):
         raise pytest.UsageError("DEEPSEEK_REQUIRE_BACKENDS=1 but OPENCOMPASS_PYTHON is not set")
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every held-records spill of this process fails as on a full disk, from the first record on."""
+    from pytest_deepseek.serving import held
+
+    def full(self: object, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(held, "MEMORY_BUDGET_BYTES", 1)
+    monkeypatch.setattr(held._SpillFile, "append", full)

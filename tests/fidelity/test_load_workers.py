@@ -239,15 +239,10 @@ def test_workers_on_other_clocks_are_put_on_ours_and_looks_see_every_worker(
     assert {0, 1, 2, 3} <= snapshots[-1]  # the first worker ended long before: its records are in the look
 
 
-def test_a_spill_that_fails_in_workers_and_coordinator_is_a_warning_of_each(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.usefixtures("full_disk")
+def test_a_spill_that_fails_in_workers_and_coordinator_is_a_warning_of_each(tmp_path: Path) -> None:
     """A full disk under every held-records spill: each worker's warning reaches the merged result,
     named by worker, beside the coordinator's own, and no record is lost."""
-    def full(self: object, data: bytes) -> int:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(held_mod, "MEMORY_BUDGET_BYTES", 1)
-    monkeypatch.setattr(held_mod._SpillFile, "append", full)
     scenario = Scenario(input_len=32, output_len=8, concurrency=4, num_prompts=32)
     with start_sim("sim://fast?step_base_ms=5", truth_path=tmp_path / "t.jsonl") as sim:
         specs = [RequestSpec(index=i, api="completions", model=sim.model, prompt="hello " * 32, max_tokens=8)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_deepseek.serving import held as held_mod
 from pytest_deepseek.testing.soak import SoakConfig, count_lines, first_window, last_window, pooled, run_soak, summarize
 
 pytestmark = pytest.mark.soak
@@ -40,12 +39,8 @@ def test_sixty_seconds_at_steady_load(tmp_path):
     assert abs(last / first - 1) <= THROUGHPUT_BAND, (first, last)
 
 
-def test_a_failed_spill_is_a_warning_of_the_soak_even_for_dropped_records(tmp_path, monkeypatch):
-    def full(self, data):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(held_mod, "MEMORY_BUDGET_BYTES", 1)
-    monkeypatch.setattr(held_mod._SpillFile, "append", full)
+@pytest.mark.usefixtures("full_disk")
+def test_a_failed_spill_is_a_warning_of_the_soak_even_for_dropped_records(tmp_path):
     config = SoakConfig(duration_s=6, interval_s=2, concurrency=4, input_len=32, output_len=16, warmup_s=1,
                         drop_records=True)
     run = run_soak(config, tmp_path)

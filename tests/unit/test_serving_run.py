@@ -14,7 +14,6 @@ import pytest
 from pytest_deepseek.context import GateContext, SessionDeadline
 from pytest_deepseek.endpoint import EndpointInfo
 from pytest_deepseek.report.store import RunFolder
-from pytest_deepseek.serving import held as held_mod
 from pytest_deepseek.serving.gate import ServingCase, cases, on_disk, run
 from pytest_deepseek.serving.measure import ServingTarget
 from pytest_deepseek.serving.records import Deadlines, RequestRecord
@@ -165,15 +164,11 @@ def test_lines_written_before_deadlines_and_retry_after_still_load() -> None:
     assert RequestRecord.from_json_dict(line).retry_after_s is None
 
 
+@pytest.mark.usefixtures("full_disk")
 def test_a_spill_that_fails_is_a_warning_in_the_result_the_log_and_a_rebuild(
-        tmp_path: Path, endpoint: EndpointInfo, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, endpoint: EndpointInfo) -> None:
     """A full disk under the held records leaves the figures alone (every record kept in memory) and
     is said: a warning on the result, in the scenario log, and the same after a rebuild from records."""
-    def full(self: object, data: bytes) -> int:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(held_mod, "MEMORY_BUDGET_BYTES", 1)
-    monkeypatch.setattr(held_mod._SpillFile, "append", full)
     ctx = context(tmp_path, endpoint)
     result = run(all_cases()[0], ctx)
     assert result.verdict in ("pass", "inconclusive"), result.failure_text()

@@ -137,23 +137,24 @@ def failures_section(entries: Sequence[CollectedResult]) -> Html:
                  if c.verdict != "pass"]
         items += [join([verdict_badge("error"), " ", p]) for p in result.problems]
         items += [f"warning: {w}" for w in result.warnings]
-        blocks += [tag("h4", verdict_badge(result.verdict), f" {result.kind} {result.profile} {result.case_id}",
-                       tag("div", entry.nodeid, class_="note")),
-                   bullet_list(items), _contract_table(result.details.get("contract") or [])]
+        blocks += [_result_heading(entry), bullet_list(items), _contract_table(result.details.get("contract") or [])]
     warned = passed_with_warnings(entries)
     if warned:
         blocks.append(tag("h3", "Passed, with warnings"))
     for entry in warned:
-        result = entry.result
-        blocks += [tag("h4", verdict_badge(result.verdict), f" {result.kind} {result.profile} {result.case_id}",
-                       tag("div", entry.nodeid, class_="note")),
-                   bullet_list([f"warning: {w}" for w in result.warnings])]
+        blocks += [_result_heading(entry), bullet_list([f"warning: {w}" for w in entry.result.warnings])]
     request_rows = [row for e in entries if e.result.kind == "serving" for row in _failure_rows(e)]
     if request_rows:
         blocks += [tag("h3", "Failed requests by kind"),
                    table(("scenario", "kind", "count", "share", "example request ids", "status", "first detail"),
                          request_rows, numeric=(2, 3), class_="results")]
     return tag("section", *blocks, id="failures")
+
+
+def _result_heading(entry: CollectedResult) -> Html:
+    result = entry.result
+    return tag("h4", verdict_badge(result.verdict), f" {result.kind} {result.profile} {result.case_id}",
+               tag("div", entry.nodeid, class_="note"))
 
 
 def _failure_rows(entry: CollectedResult) -> list[list[object]]:
